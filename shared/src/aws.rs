@@ -1,0 +1,73 @@
+//! AWS clients built from the SDK's standard environment.
+//!
+//! Endpoints come from `AWS_ENDPOINT_URL_*`, so no code path knows whether it
+//! runs on AWS or on the local stack. The one local concession is path-style
+//! S3 addressing, which the emulator needs and the SDK has no variable for.
+
+use aws_config::{BehaviorVersion, SdkConfig};
+
+use crate::config::SecretSource;
+
+/// Loads the shared SDK configuration (region, credentials, endpoints).
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// True when `S3_FORCE_PATH_STYLE` asks for `http://host/bucket/key` URLs.
+pub fn force_path_style() -> bool {
+    matches!(
+        std::env::var("S3_FORCE_PATH_STYLE").ok().as_deref(),
+        Some("1" | "true" | "TRUE" | "yes")
+    )
+}
+
+pub fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {
+    let conf = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(force_path_style())
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+pub fn dynamodb(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(config)
+}
+
+pub fn lambda(config: &SdkConfig) -> aws_sdk_lambda::Client {
+    aws_sdk_lambda::Client::new(config)
+}
+
+/// Errors while fetching secret material.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("cannot read secret file {path}: {source}")]
+    File { path: String, source: std::io::Error },
+    #[error("cannot fetch secret {id} from Secrets Manager: {message}")]
+    SecretsManager { id: String, message: String },
+    #[error("secret {id} has no string value")]
+    Empty { id: String },
+}
+
+/// Fetches a secret's bytes. Never logs the value.
+pub async fn load_secret(config: &SdkConfig, source: &SecretSource) -> Result<Vec<u8>, SecretError> {
+    match source {
+        SecretSource::File(path) => tokio::fs::read(path).await.map_err(|source| SecretError::File {
+            path: path.display().to_string(),
+            source,
+        }),
+        SecretSource::SecretsManager(id) => {
+            let client = aws_sdk_secretsmanager::Client::new(config);
+            let out = client
+                .get_secret_value()
+                .secret_id(id)
+                .send()
+                .await
+                .map_err(|e| SecretError::SecretsManager {
+                    id: id.clone(),
+                    message: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
+                })?;
+            out.secret_string()
+                .map(|s| s.as_bytes().to_vec())
+                .ok_or_else(|| SecretError::Empty { id: id.clone() })
+        }
+    }
+}

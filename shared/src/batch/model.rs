@@ -1,0 +1,250 @@
+//! What a batch file says (Contract 1): the header and the user entries.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Everything in a batch file but its users.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    pub campaign: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    pub notification: Notification,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    High,
+    Normal,
+}
+
+/// The message, before per-user rendering and per-provider overrides.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub data: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sound: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub badge: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collapse_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<Priority>,
+    /// Merged into the APNs payload; `topic` and `push_type` set headers.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub apns: Map<String, Value>,
+    /// Merged into the FCM v1 `message`.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub fcm: Map<String, Value>,
+}
+
+impl Header {
+    /// Checks what serde cannot: the fields the contract requires to be useful.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.campaign.trim().is_empty() {
+            return Err("`campaign` must not be empty".into());
+        }
+        let has = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.trim().is_empty());
+        if !has(&self.notification.title) && !has(&self.notification.body) {
+            return Err("`notification` needs a `title` or a `body`".into());
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    Ios,
+    Android,
+}
+
+impl Platform {
+    pub const ALL: [Platform; 2] = [Platform::Ios, Platform::Android];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Ios => "ios",
+            Platform::Android => "android",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "ios" | "apns" => Some(Platform::Ios),
+            "android" | "fcm" => Some(Platform::Android),
+            _ => None,
+        }
+    }
+
+    /// Whether `token` has this platform's shape. APNs tokens are hex (32 bytes
+    /// today; Apple reserves the right to lengthen them); FCM registration
+    /// tokens are long URL-safe strings.
+    pub fn token_is_well_formed(self, token: &str) -> bool {
+        match self {
+            Platform::Ios => {
+                (64..=200).contains(&token.len())
+                    && token.len() % 2 == 0
+                    && token.bytes().all(|b| b.is_ascii_hexdigit())
+            }
+            Platform::Android => {
+                (20..=4096).contains(&token.len())
+                    && token
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b':'))
+            }
+        }
+    }
+}
+
+/// One device to push to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Device {
+    pub platform: Platform,
+    pub token: String,
+}
+
+/// A valid user entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserEntry {
+    pub user_id: String,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub vars: Map<String, Value>,
+    /// Inline devices: when present, no lookup is made for this user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub devices: Option<Vec<Device>>,
+}
+
+/// Why an entry was skipped. The names are the keys of the report's counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InvalidReason {
+    NotAUser,
+    MissingUserId,
+    UnknownPlatform(String),
+    MalformedToken(Platform),
+    BadVars,
+}
+
+impl InvalidReason {
+    pub fn key(&self) -> &'static str {
+        match self {
+            InvalidReason::NotAUser => "not_a_user_entry",
+            InvalidReason::MissingUserId => "missing_user_id",
+            InvalidReason::UnknownPlatform(_) => "unknown_platform",
+            InvalidReason::MalformedToken(_) => "malformed_token",
+            InvalidReason::BadVars => "bad_vars",
+        }
+    }
+}
+
+impl std::fmt::Display for InvalidReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InvalidReason::NotAUser => f.write_str("entry is neither a user id string nor an object"),
+            InvalidReason::MissingUserId => f.write_str("entry has no non-empty `user_id`"),
+            InvalidReason::UnknownPlatform(p) => write!(f, "unknown platform {p:?}"),
+            InvalidReason::MalformedToken(p) => write!(f, "malformed {} token", p.as_str()),
+            InvalidReason::BadVars => f.write_str("`vars` must be an object"),
+        }
+    }
+}
+
+/// Turns one syntactically valid JSON value into a user entry or a reason.
+pub fn entry_from_value(value: Value) -> Result<UserEntry, InvalidReason> {
+    let mut obj = match value {
+        Value::String(id) if !id.trim().is_empty() => {
+            return Ok(UserEntry { user_id: id, vars: Map::new(), devices: None });
+        }
+        Value::String(_) => return Err(InvalidReason::MissingUserId),
+        Value::Object(obj) => obj,
+        _ => return Err(InvalidReason::NotAUser),
+    };
+    let user_id = match obj.remove("user_id") {
+        Some(Value::String(id)) if !id.trim().is_empty() => id,
+        Some(Value::Number(n)) => n.to_string(),
+        _ => return Err(InvalidReason::MissingUserId),
+    };
+    let vars = match obj.remove("vars") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(vars)) => vars,
+        Some(_) => return Err(InvalidReason::BadVars),
+    };
+    let devices = match obj.remove("devices") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) => Some(
+            items
+                .into_iter()
+                .map(device_from_value)
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Some(_) => return Err(InvalidReason::NotAUser),
+    };
+    Ok(UserEntry { user_id, vars, devices })
+}
+
+fn device_from_value(value: Value) -> Result<Device, InvalidReason> {
+    let Value::Object(mut obj) = value else {
+        return Err(InvalidReason::NotAUser);
+    };
+    let platform = match obj.remove("platform") {
+        Some(Value::String(p)) => Platform::parse(&p).ok_or(InvalidReason::UnknownPlatform(p))?,
+        other => return Err(InvalidReason::UnknownPlatform(other.map(|v| v.to_string()).unwrap_or_default())),
+    };
+    let token = match obj.remove("token") {
+        Some(Value::String(t)) if platform.token_is_well_formed(&t) => t,
+        _ => return Err(InvalidReason::MalformedToken(platform)),
+    };
+    Ok(Device { platform, token })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const IOS: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn entries_of_every_shape() {
+        let e = entry_from_value(json!("u-1")).unwrap();
+        assert_eq!(e.user_id, "u-1");
+        let e = entry_from_value(json!({"user_id": "u-2", "vars": {"name": "Ann"}})).unwrap();
+        assert_eq!(e.vars["name"], "Ann");
+        let e = entry_from_value(json!({"user_id": "u-3", "devices": [{"platform": "ios", "token": IOS}]})).unwrap();
+        assert_eq!(e.devices.unwrap()[0].platform, Platform::Ios);
+    }
+
+    #[test]
+    fn invalid_entries_say_why() {
+        assert_eq!(entry_from_value(json!(42)), Err(InvalidReason::NotAUser));
+        assert_eq!(entry_from_value(json!("")), Err(InvalidReason::MissingUserId));
+        assert_eq!(entry_from_value(json!({"vars": {}})), Err(InvalidReason::MissingUserId));
+        assert_eq!(
+            entry_from_value(json!({"user_id": "u", "devices": [{"platform": "wp", "token": "x"}]})),
+            Err(InvalidReason::UnknownPlatform("wp".into()))
+        );
+        assert_eq!(
+            entry_from_value(json!({"user_id": "u", "devices": [{"platform": "ios", "token": "zz"}]})),
+            Err(InvalidReason::MalformedToken(Platform::Ios))
+        );
+        assert_eq!(entry_from_value(json!({"user_id": "u", "vars": 3})), Err(InvalidReason::BadVars));
+    }
+
+    #[test]
+    fn header_needs_title_or_body() {
+        let h: Header = serde_json::from_value(json!({"campaign": "c", "notification": {}})).unwrap();
+        assert!(h.validate().is_err());
+        let h: Header = serde_json::from_value(json!({"campaign": "c", "notification": {"body": "b"}})).unwrap();
+        h.validate().unwrap();
+    }
+}

@@ -1,0 +1,7 @@
+//! The library every pushbatch function and tool shares: the batch-file
+//! reader, push clients, ports (small traits) and their AWS adapters.
+
+pub mod aws;
+pub mod batch;
+pub mod config;
+pub mod schema;
