@@ -5,3 +5,6 @@ pub mod aws;
 pub mod batch;
 pub mod config;
 pub mod schema;
+pub mod push;
+pub mod render;
+pub mod report;

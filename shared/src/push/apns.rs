@@ -1,0 +1,196 @@
+//! APNs provider API: `POST /3/device/{token}` with an ES256 provider token.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::Full;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use tokio::sync::RwLock;
+
+use super::Outcome;
+use super::h2::{H2Pool, PoolOptions, TransportError};
+use crate::render::ApnsHeaders;
+
+pub const DEFAULT_ENDPOINT: &str = "https://api.push.apple.com";
+
+/// Apple refuses tokens older than an hour and answers
+/// TooManyProviderTokenUpdates to tokens renewed more often than every 20
+/// minutes; 50 minutes sits safely inside that window.
+pub const TOKEN_LIFETIME: Duration = Duration::from_secs(50 * 60);
+const MIN_TOKEN_AGE_FOR_FORCED_REFRESH: Duration = Duration::from_secs(20 * 60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApnsError {
+    #[error("the APNs key is not a PKCS#8 EC private key (.p8): {0}")]
+    Key(String),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
+
+/// Signs and caches the provider token.
+pub struct TokenSigner {
+    key: EncodingKey,
+    key_id: String,
+    team_id: String,
+    current: RwLock<(Arc<str>, Instant)>,
+}
+
+impl TokenSigner {
+    pub fn new(p8_pem: &[u8], key_id: &str, team_id: &str) -> Result<Self, ApnsError> {
+        let key = EncodingKey::from_ec_pem(p8_pem).map_err(|e| ApnsError::Key(e.to_string()))?;
+        let first = sign(&key, key_id, team_id)?;
+        Ok(Self {
+            key,
+            key_id: key_id.to_owned(),
+            team_id: team_id.to_owned(),
+            current: RwLock::new((first, Instant::now())),
+        })
+    }
+
+    pub async fn token(&self) -> Result<Arc<str>, ApnsError> {
+        {
+            let current = self.current.read().await;
+            if current.1.elapsed() < TOKEN_LIFETIME {
+                return Ok(current.0.clone());
+            }
+        }
+        self.refresh(TOKEN_LIFETIME).await
+    }
+
+    /// After ExpiredProviderToken: renew, but never more often than Apple allows.
+    pub async fn refresh_after_rejection(&self) -> Result<Arc<str>, ApnsError> {
+        self.refresh(MIN_TOKEN_AGE_FOR_FORCED_REFRESH).await
+    }
+
+    async fn refresh(&self, min_age: Duration) -> Result<Arc<str>, ApnsError> {
+        let mut current = self.current.write().await;
+        if current.1.elapsed() >= min_age {
+            *current = (sign(&self.key, &self.key_id, &self.team_id)?, Instant::now());
+        }
+        Ok(current.0.clone())
+    }
+}
+
+fn sign(key: &EncodingKey, key_id: &str, team_id: &str) -> Result<Arc<str>, ApnsError> {
+    #[derive(serde::Serialize)]
+    struct Claims<'a> {
+        iss: &'a str,
+        iat: u64,
+    }
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some(key_id.to_owned());
+    let iat = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+    jsonwebtoken::encode(&header, &Claims { iss: team_id, iat }, key)
+        .map(Arc::from)
+        .map_err(|e| ApnsError::Key(e.to_string()))
+}
+
+pub struct ApnsClient {
+    pool: H2Pool,
+    signer: TokenSigner,
+}
+
+impl ApnsClient {
+    pub fn new(
+        endpoint: &str,
+        tls: Arc<rustls::ClientConfig>,
+        options: &PoolOptions,
+        signer: TokenSigner,
+    ) -> Result<Self, ApnsError> {
+        Ok(Self { pool: H2Pool::new(endpoint, tls, options)?, signer })
+    }
+
+    pub async fn send(&self, token: &str, payload: Bytes, headers: &ApnsHeaders) -> Outcome {
+        let jwt = match self.signer.token().await {
+            Ok(t) => t,
+            Err(e) => return Outcome::Failed(e.to_string()),
+        };
+        let mut request = Request::post(format!("{}/3/device/{token}", self.pool.origin()))
+            .header("authorization", format!("bearer {jwt}"))
+            .header("apns-topic", &headers.topic)
+            .header("apns-push-type", &headers.push_type)
+            .header("apns-priority", headers.priority.to_string());
+        if let Some(c) = &headers.collapse_id {
+            request = request.header("apns-collapse-id", c);
+        }
+        if let Some(ttl) = headers.ttl_seconds {
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+            request = request.header("apns-expiration", (now + ttl).to_string());
+        }
+        let request = match request.body(Full::new(payload)) {
+            Ok(r) => r,
+            Err(e) => return Outcome::Failed(format!("cannot build the request: {e}")),
+        };
+        match self.pool.send(request).await {
+            Ok(response) => classify(response.status(), response.body(), super::retry_after(response.headers())),
+            Err(e) => Outcome::Retry { reason: e.to_string(), after: None },
+        }
+    }
+
+    /// Called when a send came back [`Outcome::AuthExpired`].
+    pub async fn renew_token(&self) {
+        if let Err(e) = self.signer.refresh_after_rejection().await {
+            tracing::error!(error = %e, "cannot renew the APNs provider token");
+        }
+    }
+}
+
+/// Maps Apple's status and `reason` to an outcome.
+pub fn classify(status: StatusCode, body: &[u8], retry_after: Option<Duration>) -> Outcome {
+    if status == StatusCode::OK {
+        return Outcome::Delivered;
+    }
+    let reason = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("reason").and_then(|r| r.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
+    match (status.as_u16(), reason.as_str()) {
+        (410, _) | (400, "BadDeviceToken" | "DeviceTokenNotForTopic") => Outcome::Dead(reason),
+        (403, "ExpiredProviderToken") => Outcome::AuthExpired(reason),
+        (429, _) | (500, _) | (503, _) => Outcome::Retry { reason, after: retry_after },
+        _ => Outcome::Failed(reason),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(status: u16, reason: &str) -> Outcome {
+        classify(
+            StatusCode::from_u16(status).unwrap(),
+            format!(r#"{{"reason":"{reason}"}}"#).as_bytes(),
+            None,
+        )
+    }
+
+    #[test]
+    fn every_apple_reason_maps() {
+        assert_eq!(classify(StatusCode::OK, b"", None), Outcome::Delivered);
+        assert!(matches!(c(410, "Unregistered"), Outcome::Dead(_)));
+        assert!(matches!(c(400, "BadDeviceToken"), Outcome::Dead(_)));
+        assert!(matches!(c(400, "DeviceTokenNotForTopic"), Outcome::Dead(_)));
+        assert!(matches!(c(403, "ExpiredProviderToken"), Outcome::AuthExpired(_)));
+        for (s, r) in [(429, "TooManyRequests"), (500, "InternalServerError"), (503, "ServiceUnavailable")] {
+            assert!(matches!(c(s, r), Outcome::Retry { .. }), "{s} {r}");
+        }
+        for (s, r) in [
+            (413, "PayloadTooLarge"),
+            (400, "MissingTopic"),
+            (400, "TopicDisallowed"),
+            (403, "InvalidProviderToken"),
+            (429, "TooManyProviderTokenUpdates"),
+        ] {
+            let o = c(s, r);
+            if s == 429 {
+                assert!(matches!(o, Outcome::Retry { .. }));
+            } else {
+                assert_eq!(o, Outcome::Failed(r.into()), "{s} {r}");
+            }
+        }
+        let o = classify(StatusCode::TOO_MANY_REQUESTS, b"{}", Some(Duration::from_secs(3)));
+        assert_eq!(o, Outcome::Retry { reason: "HTTP 429".into(), after: Some(Duration::from_secs(3)) });
+    }
+}
