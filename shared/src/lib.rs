@@ -8,3 +8,7 @@ pub mod schema;
 pub mod push;
 pub mod render;
 pub mod report;
+pub mod chain;
+pub mod devices;
+pub mod jobs;
+pub mod objects;
