@@ -12,3 +12,5 @@ pub mod chain;
 pub mod devices;
 pub mod jobs;
 pub mod objects;
+pub mod invoke;
+pub mod logging;

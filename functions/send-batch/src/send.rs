@@ -1,0 +1,135 @@
+//! One batch: look devices up, apply settings, render, send, prune, count.
+
+use std::collections::BTreeMap;
+
+use futures::stream::{self, StreamExt};
+use serde_json::{Map, Value, json};
+use shared::batch::{Device, RawItem, UserEntry};
+use shared::devices::{DeviceError, DeviceLookup, DevicePrune};
+use shared::push::retry::{Final, deliver};
+use shared::render::Renderer;
+use shared::report::Counters;
+
+use crate::deps::Ports;
+
+pub struct BatchResult {
+    pub counters: Counters,
+    /// Lines for `failed.jsonl`: one user entry with the devices that failed.
+    pub failed_lines: Vec<String>,
+}
+
+struct Send<'a> {
+    user: &'a UserEntry,
+    device: Device,
+}
+
+pub async fn process<P: Ports>(
+    ports: &P,
+    renderer: &Renderer,
+    category: Option<&str>,
+    items: &[RawItem],
+) -> Result<BatchResult, DeviceError> {
+    let mut counters = Counters { batches: 1, ..Counters::default() };
+    let mut users = Vec::with_capacity(items.len());
+    for item in items {
+        match &item.entry {
+            Ok(user) => {
+                counters.entries += 1;
+                counters.valid_users += 1;
+                users.push(user);
+            }
+            Err(reason) => counters.invalid(reason.key()),
+        }
+    }
+
+    let to_look_up: Vec<String> = users.iter().filter(|u| u.devices.is_none()).map(|u| u.user_id.clone()).collect();
+    let stored = if to_look_up.is_empty() { Default::default() } else { ports.devices().lookup(&to_look_up).await? };
+
+    let mut sends = Vec::new();
+    for user in &users {
+        let devices = match &user.devices {
+            Some(inline) => inline.clone(),
+            None => match stored.get(&user.user_id) {
+                None => Vec::new(),
+                Some(s) if !s.push_enabled => {
+                    counters.opted_out("push_disabled");
+                    continue;
+                }
+                Some(s) if category.is_some_and(|c| s.muted_categories.contains(c)) => {
+                    counters.opted_out("category_muted");
+                    continue;
+                }
+                Some(s) => s.devices.clone(),
+            },
+        };
+        if devices.is_empty() {
+            counters.no_devices += 1;
+            continue;
+        }
+        counters.targeted_users += 1;
+        sends.extend(devices.into_iter().map(|device| Send { user, device }));
+    }
+
+    let settings = ports.settings();
+    let in_flight = settings.apns.as_ref().map_or(0, |a| a.max_in_flight) + settings.fcm.as_ref().map_or(0, |f| f.max_in_flight);
+    let results: Vec<(Send<'_>, Final, u32)> = stream::iter(sends)
+        .map(|send| async move {
+            let (outcome, retries) = match renderer.for_user(&send.user.vars) {
+                Ok(payloads) => {
+                    deliver(ports.push(), &settings.retry, send.device.platform, &send.device.token, &payloads, renderer.apns_headers())
+                        .await
+                }
+                Err(e) => (Final::Failed(e.to_string()), 0),
+            };
+            (send, outcome, retries)
+        })
+        .buffer_unordered(in_flight.max(1))
+        .collect()
+        .await;
+
+    let mut failed: BTreeMap<&str, (&UserEntry, Vec<(Device, String)>)> = BTreeMap::new();
+    let mut dead = Vec::new();
+    for (send, outcome, retries) in results {
+        let c = counters.platform(send.device.platform);
+        c.attempted += 1;
+        c.retries += u64::from(retries);
+        match outcome {
+            Final::Delivered => c.delivered += 1,
+            Final::Dead(_) => {
+                c.pruned += 1;
+                dead.push((send.user.user_id.as_str(), send.device.token));
+            }
+            Final::Failed(reason) => {
+                c.failed += 1;
+                failed.entry(send.user.user_id.as_str()).or_insert((send.user, Vec::new())).1.push((send.device, reason));
+            }
+        }
+    }
+
+    // The provider has spoken; a table error here must not resend the batch.
+    let prune_errors = stream::iter(dead)
+        .map(|(user_id, token)| async move { ports.devices().prune(user_id, &token).await.map_err(|e| (user_id, e)) })
+        .buffer_unordered(16)
+        .filter_map(|r| async move { r.err() })
+        .collect::<Vec<_>>()
+        .await;
+    for (user_id, e) in prune_errors {
+        tracing::error!(user_id, error = %e, "could not remove a dead token");
+    }
+
+    let failed_lines = failed.into_values().map(|(user, devices)| failed_line(user, devices)).collect();
+    Ok(BatchResult { counters, failed_lines })
+}
+
+/// A user entry that re-drives exactly the devices that failed.
+fn failed_line(user: &UserEntry, devices: Vec<(Device, String)>) -> String {
+    let mut entry = Map::new();
+    entry.insert("user_id".into(), json!(user.user_id));
+    if !user.vars.is_empty() {
+        entry.insert("vars".into(), Value::Object(user.vars.clone()));
+    }
+    let (devices, errors): (Vec<_>, Vec<_>) = devices.into_iter().unzip();
+    entry.insert("devices".into(), json!(devices));
+    entry.insert("errors".into(), json!(errors));
+    Value::Object(entry).to_string()
+}

@@ -1,0 +1,165 @@
+//! send-batch's settings (Contract 4), read once at cold start.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use shared::config::{ConfigError, EnvReader, SecretSource};
+use shared::push::apns;
+use shared::push::fcm;
+use shared::push::retry::RetryPolicy;
+
+#[derive(Debug, Clone)]
+pub struct ApnsSettings {
+    pub endpoint: String,
+    pub key: SecretSource,
+    pub key_id: String,
+    pub team_id: String,
+    pub connections: usize,
+    pub max_in_flight: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct FcmSettings {
+    pub endpoint: String,
+    pub service_account: SecretSource,
+    pub project_id: Option<String>,
+    pub connections: usize,
+    pub max_in_flight: usize,
+    pub rate_per_minute: Option<u32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub devices_table: String,
+    pub jobs_table: String,
+    pub batch_size: usize,
+    pub max_run: Option<Duration>,
+    pub margin_floor: Duration,
+    pub lease: Duration,
+    pub file_cache_max_bytes: u64,
+    pub default_topic: String,
+    pub apns: Option<ApnsSettings>,
+    pub fcm: Option<FcmSettings>,
+    pub extra_ca: Option<PathBuf>,
+    pub retry: RetryPolicy,
+    pub request_timeout: Duration,
+}
+
+impl Settings {
+    pub fn from_env(env: &mut EnvReader<'_>) -> Self {
+        let max_run = env.optional_parsed::<f64>("MAX_RUN_SECONDS").map(Duration::from_secs_f64);
+        // Default floor 20 s (time to checkpoint and invoke even when AWS is
+        // slow), but never more than a quarter of a deliberately short run.
+        let floor_default = max_run.map_or(20.0, |m| (m.as_secs_f64() / 4.0).min(20.0));
+        let margin_floor = Duration::from_secs_f64(env.parsed_or("SAFETY_MARGIN_SECONDS", floor_default));
+        let apns = Self::apns(env);
+        let fcm = Self::fcm(env);
+        if apns.is_none() && fcm.is_none() {
+            env.problem("no push provider is configured: set APNS_KEY_FILE/APNS_KEY_SECRET_ARN and/or FCM_SERVICE_ACCOUNT_FILE/FCM_SERVICE_ACCOUNT_SECRET_ARN");
+        }
+        let default_topic = match &apns {
+            Some(_) => env.required_string("APNS_TOPIC", "the default apns-topic, usually the app's bundle id"),
+            None => env.string_or("APNS_TOPIC", ""),
+        };
+        Self {
+            devices_table: env.required_string(shared::schema::DEVICES.env, "the devices table"),
+            jobs_table: env.required_string(shared::schema::JOBS.env, "the jobs table"),
+            batch_size: env.bounded_or("BATCH_SIZE", 500, 1..=10_000),
+            max_run,
+            margin_floor,
+            lease: Duration::from_secs_f64(env.bounded_or("LEASE_SECONDS", 60.0, 1.0..=900.0)),
+            file_cache_max_bytes: env.bounded_or("FILE_CACHE_MAX_MB", 64u64, 0..=4096) * 1024 * 1024,
+            default_topic,
+            apns,
+            fcm,
+            extra_ca: env.optional_path("PUSH_EXTRA_CA_FILE"),
+            retry: RetryPolicy {
+                max_attempts: env.bounded_or("PUSH_MAX_ATTEMPTS", 5, 1..=20),
+                base: Duration::from_millis(env.bounded_or("PUSH_RETRY_BASE_MS", 100, 1..=60_000)),
+                cap: Duration::from_millis(env.bounded_or("PUSH_RETRY_CAP_MS", 10_000, 1..=300_000)),
+            },
+            request_timeout: Duration::from_secs(env.bounded_or("PUSH_REQUEST_TIMEOUT_SECONDS", 10, 1..=120)),
+        }
+    }
+
+    fn apns(env: &mut EnvReader<'_>) -> Option<ApnsSettings> {
+        let configured = env.optional_string("APNS_KEY_FILE").is_some() || env.optional_string("APNS_KEY_SECRET_ARN").is_some();
+        if !configured {
+            return None;
+        }
+        let key = SecretSource::from_env(env, "APNS_KEY", "the APNs .p8 signing key");
+        let settings = ApnsSettings {
+            endpoint: env.string_or("APNS_ENDPOINT", apns::DEFAULT_ENDPOINT),
+            key: key.clone().unwrap_or(SecretSource::File(PathBuf::new())),
+            key_id: env.required_string("APNS_KEY_ID", "the 10-character id of the APNs key"),
+            team_id: env.required_string("APNS_TEAM_ID", "the Apple developer team id"),
+            connections: env.bounded_or("APNS_CONNECTIONS", 4, 1..=64),
+            max_in_flight: env.bounded_or("APNS_MAX_IN_FLIGHT", 2000, 1..=100_000),
+        };
+        key.map(|_| settings)
+    }
+
+    fn fcm(env: &mut EnvReader<'_>) -> Option<FcmSettings> {
+        let configured = env.optional_string("FCM_SERVICE_ACCOUNT_FILE").is_some()
+            || env.optional_string("FCM_SERVICE_ACCOUNT_SECRET_ARN").is_some();
+        if !configured {
+            return None;
+        }
+        let account = SecretSource::from_env(env, "FCM_SERVICE_ACCOUNT", "the FCM service-account key");
+        let rate: u32 = env.parsed_or("FCM_RATE_PER_MINUTE", fcm::DEFAULT_RATE_PER_MINUTE);
+        let settings = FcmSettings {
+            endpoint: env.string_or("FCM_ENDPOINT", fcm::DEFAULT_ENDPOINT),
+            service_account: account.clone().unwrap_or(SecretSource::File(PathBuf::new())),
+            project_id: env.optional_string("FCM_PROJECT_ID"),
+            connections: env.bounded_or("FCM_CONNECTIONS", 2, 1..=64),
+            max_in_flight: env.bounded_or("FCM_MAX_IN_FLIGHT", 1000, 1..=100_000),
+            rate_per_minute: (rate > 0).then_some(rate),
+        };
+        account.map(|_| settings)
+    }
+
+    pub fn load() -> Result<Self, ConfigError> {
+        let mut env = EnvReader::from_process();
+        let settings = Self::from_env(&mut env);
+        env.finish().map(|_| settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut env = EnvReader::from_map(&map);
+        let s = Settings::from_env(&mut env);
+        env.finish().map(|_| s)
+    }
+
+    #[test]
+    fn names_every_missing_value() {
+        let err = load(&[("APNS_KEY_FILE", "/k.p8"), ("BATCH_SIZE", "0")]).unwrap_err().to_string();
+        for needle in ["DEVICES_TABLE", "JOBS_TABLE", "APNS_KEY_ID", "APNS_TEAM_ID", "APNS_TOPIC", "BATCH_SIZE"] {
+            assert!(err.contains(needle), "{needle} missing from: {err}");
+        }
+        let err = load(&[("DEVICES_TABLE", "d"), ("JOBS_TABLE", "j")]).unwrap_err().to_string();
+        assert!(err.contains("no push provider"), "{err}");
+    }
+
+    #[test]
+    fn defaults_and_short_runs() {
+        let s = load(&[
+            ("DEVICES_TABLE", "d"),
+            ("JOBS_TABLE", "j"),
+            ("FCM_SERVICE_ACCOUNT_FILE", "/sa.json"),
+            ("MAX_RUN_SECONDS", "4"),
+        ])
+        .unwrap();
+        assert_eq!(s.batch_size, 500);
+        assert_eq!(s.margin_floor, Duration::from_secs(1));
+        assert!(s.apns.is_none());
+        assert_eq!(s.fcm.unwrap().rate_per_minute, Some(600_000));
+    }
+}

@@ -1,0 +1,331 @@
+//! send-batch in-process: the whole chain over in-memory ports.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lambda_runtime::{Config, Context, LambdaEvent};
+use send_batch::deps::Deps;
+use send_batch::handler::handle;
+use send_batch::settings::{FcmSettings, Settings};
+use serde_json::{Value, json};
+use shared::batch::{Device, Platform};
+use shared::config::SecretSource;
+use shared::devices::{MemoryDevices, UserDevices};
+use shared::invoke::RecordingInvoker;
+use shared::jobs::{JobStatus, MemoryJobs};
+use shared::objects::MemoryObjects;
+use shared::push::Outcome;
+use shared::push::retry::{PushSend, RetryPolicy};
+use shared::render::{ApnsHeaders, Payloads};
+use shared::report::Summary;
+
+const BUCKET: &str = "bucket";
+
+/// A provider that answers by token prefix and counts deliveries per token.
+#[derive(Default)]
+struct FakePush {
+    delivered: Mutex<HashMap<String, u32>>,
+    flaky_seen: Mutex<HashSet<String>>,
+}
+
+impl PushSend for FakePush {
+    async fn send(&self, _: Platform, token: &str, _: &Payloads, _: &ApnsHeaders) -> Outcome {
+        if token.starts_with("dead") {
+            return Outcome::Dead("Unregistered".into());
+        }
+        if token.starts_with("bad0") {
+            return Outcome::Failed("MissingTopic".into());
+        }
+        if token.starts_with("f1a0") && self.flaky_seen.lock().unwrap().insert(token.to_owned()) {
+            return Outcome::Retry { reason: "503".into(), after: Some(Duration::from_millis(1)) };
+        }
+        *self.delivered.lock().unwrap().entry(token.to_owned()).or_default() += 1;
+        Outcome::Delivered
+    }
+    async fn renew(&self, _: Platform) {}
+}
+
+type TestDeps = Deps<MemoryObjects, MemoryDevices, MemoryJobs, FakePush, RecordingInvoker>;
+
+fn settings(batch_size: usize, max_run: Option<f64>) -> Settings {
+    Settings {
+        devices_table: "d".into(),
+        jobs_table: "j".into(),
+        batch_size,
+        max_run: max_run.map(Duration::from_secs_f64),
+        margin_floor: Duration::ZERO,
+        lease: Duration::from_millis(200),
+        file_cache_max_bytes: 0,
+        default_topic: "com.example".into(),
+        apns: None,
+        fcm: Some(FcmSettings {
+            endpoint: "https://unused".into(),
+            service_account: SecretSource::File("unused".into()),
+            project_id: None,
+            connections: 1,
+            max_in_flight: 64,
+            rate_per_minute: None,
+        }),
+        extra_ca: None,
+        retry: RetryPolicy { max_attempts: 3, base: Duration::from_millis(1), cap: Duration::from_millis(2) },
+        request_timeout: Duration::from_secs(1),
+    }
+}
+
+fn ios_token(i: usize, prefix: &str) -> String {
+    format!("{prefix}{:0>width$x}", i, width = 64 - prefix.len())
+}
+
+/// Users u-0..n: every 10th has a dead iOS token, every 7th also an Android
+/// device, every 13th has pushes off, every 17th no item, every 23rd a token
+/// that always fails, every 29th a token that fails once.
+fn population(n: usize) -> MemoryDevices {
+    MemoryDevices::with((0..n).filter(|i| i % 17 != 5).map(|i| {
+        let prefix = match i {
+            i if i % 10 == 3 => "dead",
+            i if i % 23 == 4 => "bad0",
+            i if i % 29 == 6 => "f1a0",
+            _ => "",
+        };
+        let mut devices = vec![Device { platform: Platform::Ios, token: ios_token(i, prefix) }];
+        if i % 7 == 0 {
+            devices.push(Device { platform: Platform::Android, token: format!("android-token-{i:08}-abcdefghijklmnop") });
+        }
+        (
+            format!("u-{i}"),
+            UserDevices { devices, push_enabled: i % 13 != 2, muted_categories: HashSet::new() },
+        )
+    }))
+}
+
+fn deps(n: usize, batch_size: usize, max_run: Option<f64>) -> TestDeps {
+    Deps {
+        objects: MemoryObjects::default(),
+        devices: population(n),
+        jobs: MemoryJobs::default(),
+        push: FakePush::default(),
+        invoker: RecordingInvoker::default(),
+        settings: settings(batch_size, max_run),
+    }
+}
+
+fn header() -> Value {
+    json!({"campaign": "test", "category": "news", "notification": {"title": "Hi", "body": "Hello {{name}}"}})
+}
+
+fn json_file(n: usize) -> String {
+    let users: Vec<Value> = (0..n)
+        .map(|i| if i % 2 == 0 { json!(format!("u-{i}")) } else { json!({"user_id": format!("u-{i}"), "vars": {"name": format!("N{i}")}}) })
+        .collect();
+    let mut h = header();
+    h["users"] = json!(users);
+    h.to_string()
+}
+
+fn jsonl_file(n: usize) -> String {
+    let mut out = header().to_string();
+    for i in 0..n {
+        out.push('\n');
+        out.push_str(&if i % 2 == 0 { json!(format!("u-{i}")) } else { json!({"user_id": format!("u-{i}"), "vars": {"name": format!("N{i}")}}) }.to_string());
+    }
+    out
+}
+
+fn s3_event(key: &str, etag: &str, sequencer: &str) -> Value {
+    json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-11-24T00:00:00.000Z", "eventName": "ObjectCreated:Put",
+        "userIdentity": {"principalId": "local"}, "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+        "responseElements": {},
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "batches",
+            "bucket": {"name": BUCKET, "ownerIdentity": {"principalId": "local"}, "arn": "arn:aws:s3:::bucket"},
+            "object": {"key": key, "size": 1, "eTag": etag, "sequencer": sequencer}}
+    }]})
+}
+
+async fn invoke(d: &TestDeps, payload: Value) -> Value {
+    let mut context = Context::default();
+    context.request_id = uuid::Uuid::new_v4().to_string();
+    context.env_config = Arc::new(Config { function_name: "send-batch".into(), ..Config::default() });
+    handle(d, LambdaEvent { payload, context }).await.expect("handler failed")
+}
+
+/// Runs queued continuations until the chain ends; returns the invocations.
+async fn drain(d: &TestDeps) -> usize {
+    let mut links = 0;
+    loop {
+        let queued = d.invoker.take();
+        if queued.is_empty() {
+            return links;
+        }
+        for (_, payload) in queued {
+            invoke(d, serde_json::from_slice(&payload).unwrap()).await;
+            links += 1;
+        }
+    }
+}
+
+fn summary(d: &TestDeps) -> Summary {
+    let jobs = d.jobs.records.lock().unwrap();
+    assert_eq!(jobs.len(), 1);
+    let job = jobs.values().next().unwrap();
+    serde_json::from_slice(&d.objects.get(BUCKET, &format!("reports/{}/summary.json", job.job_id)).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_chain_delivers_every_live_device_exactly_once() {
+    let n = 1000;
+    let d = deps(n, 50, Some(0.0));
+    let key = "batches/run.json";
+    let etag = d.objects.insert(BUCKET, key, json_file(n));
+    invoke(&d, s3_event(key, &etag, "01")).await;
+    let links = drain(&d).await;
+    assert!(links >= 3, "expected a chain, got {links} continuations");
+
+    let s = summary(&d);
+    assert_eq!(s.status, "done");
+    let c = &s.counters;
+    c.check_identities().unwrap();
+    assert_eq!(c.entries, n as u64);
+    assert_eq!(c.no_devices, (0..n).filter(|i| i % 17 == 5).count() as u64);
+    assert_eq!(c.opted_out, (0..n).filter(|i| i % 17 != 5 && i % 13 == 2).count() as u64);
+    let delivered = d.push.delivered.lock().unwrap();
+    assert!(delivered.values().all(|&c| c == 1), "a device got two pushes");
+    let total = c.total_devices();
+    assert_eq!(total.delivered, delivered.len() as u64);
+    assert!(total.pruned > 0 && total.failed > 0 && total.retries > 0);
+
+    // Dead tokens are gone from the table; failed.jsonl re-drives the failures.
+    let users = d.devices.users.lock().unwrap();
+    for (id, user) in users.iter() {
+        let i: usize = id[2..].parse().unwrap();
+        let targeted = i % 13 != 2;
+        let has_dead = user.devices.iter().any(|dev| dev.token.starts_with("dead"));
+        assert_eq!(has_dead, !targeted && i % 10 == 3, "{id}: dead tokens of targeted users are pruned, others kept");
+    }
+    let failed = String::from_utf8(d.objects.get(BUCKET, s.failed_report.as_deref().unwrap()).unwrap().to_vec()).unwrap();
+    let lines: Vec<&str> = failed.lines().collect();
+    assert_eq!(lines.len() as u64 - 1, total.failed, "one failed device per user here");
+    assert!(lines[1..].iter().all(|l| l.contains("bad0")));
+    let head: Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(head["campaign"], "test");
+}
+
+#[tokio::test]
+async fn json_and_jsonl_give_the_same_results() {
+    let mut results = Vec::new();
+    for (key, body) in [("batches/a.json", json_file(300)), ("batches/a.jsonl", jsonl_file(300))] {
+        let d = deps(300, 40, Some(0.0));
+        let etag = d.objects.insert(BUCKET, key, body);
+        invoke(&d, s3_event(key, &etag, "01")).await;
+        drain(&d).await;
+        let s = summary(&d);
+        results.push((s.counters.clone(), d.push.delivered.lock().unwrap().clone()));
+    }
+    let (mut a, mut b) = (results[0].clone(), results[1].clone());
+    a.0.batches = 0;
+    b.0.batches = 0;
+    assert_eq!(a, b);
+}
+
+#[tokio::test]
+async fn duplicate_and_stale_deliveries_send_nothing_twice() {
+    let d = deps(200, 20, Some(0.0));
+    let key = "batches/dup.jsonl";
+    let etag = d.objects.insert(BUCKET, key, jsonl_file(200));
+    let event = s3_event(key, &etag, "07");
+    invoke(&d, event.clone()).await;
+    let first = d.invoker.take();
+    assert_eq!(first.len(), 1);
+    // The same continuation twice: only one may run.
+    let payload: Value = serde_json::from_slice(&first[0].1).unwrap();
+    invoke(&d, payload.clone()).await;
+    invoke(&d, payload.clone()).await;
+    // The S3 event again, mid-job: the job exists and has moved on.
+    invoke(&d, event.clone()).await;
+    drain(&d).await;
+    // And once more after the end, with an old continuation.
+    invoke(&d, payload).await;
+    invoke(&d, event).await;
+    assert!(d.invoker.take().is_empty());
+    let s = summary(&d);
+    assert_eq!(s.status, "done");
+    assert!(d.push.delivered.lock().unwrap().values().all(|&c| c == 1));
+    s.counters.check_identities().unwrap();
+    assert_eq!(s.counters.entries, 200);
+}
+
+#[tokio::test]
+async fn a_crashed_link_is_resumed_from_its_checkpoint() {
+    let mut d = deps(100, 10, Some(0.0));
+    let key = "batches/crash.json";
+    let etag = d.objects.insert(BUCKET, key, json_file(100));
+    invoke(&d, s3_event(key, &etag, "01")).await;
+    let next = d.invoker.take().pop().unwrap().1;
+    // Simulate a crash: the link claims, then dies before sending anything.
+    {
+        let mut jobs = d.jobs.records.lock().unwrap();
+        let r = jobs.values_mut().next().unwrap();
+        r.owner = Some("crashed".into());
+        r.lease_until_ms = send_batch::job::now_ms() + 150;
+        r.version += 1;
+    }
+    // Lambda's retry of the same continuation (a fresh invocation, with a
+    // fresh budget) waits out the lease and takes over.
+    d.settings.max_run = Some(Duration::from_secs(2));
+    let out = invoke(&d, serde_json::from_slice(&next).unwrap()).await;
+    assert!(out.to_string().contains("\"done\""), "{out}");
+    drain(&d).await;
+    let s = summary(&d);
+    assert_eq!(s.status, "done");
+    assert_eq!(s.counters.entries, 100);
+    assert!(d.push.delivered.lock().unwrap().values().all(|&c| c == 1));
+}
+
+#[tokio::test]
+async fn overwriting_the_file_mid_job_aborts_it() {
+    let d = deps(100, 10, Some(0.0));
+    let key = "batches/over.json";
+    let etag = d.objects.insert(BUCKET, key, json_file(100));
+    invoke(&d, s3_event(key, &etag, "01")).await;
+    d.objects.insert(BUCKET, key, json_file(50));
+    drain(&d).await;
+    let jobs = d.jobs.records.lock().unwrap();
+    let first = jobs.values().find(|r| r.etag == etag).unwrap();
+    assert_eq!(first.status, JobStatus::Aborted);
+    assert!(first.reason.as_deref().unwrap().contains("changed"), "{:?}", first.reason);
+    assert_eq!(first.counters.entries, 10, "exactly the first batch was sent");
+}
+
+#[tokio::test]
+async fn malformed_json_fails_the_job_after_sending_what_came_before() {
+    let d = deps(100, 8, None);
+    let mut body = jsonl_file(30);
+    let bad_at = body.len() + 1;
+    body.push_str("\n{\"user_id\": \"u-99\", oops}\n\"u-1\"");
+    let key = "batches/broken.jsonl";
+    let etag = d.objects.insert(BUCKET, key, body);
+    invoke(&d, s3_event(key, &etag, "01")).await;
+    drain(&d).await;
+    let s = summary(&d);
+    assert_eq!(s.status, "failed");
+    let reason = s.reason.unwrap();
+    assert!(reason.contains("line 32"), "{reason}");
+    assert!(reason.contains(&format!("byte {}", bad_at + 20)), "{reason} (entry at {bad_at})");
+    assert_eq!(s.counters.entries, 30);
+    s.counters.check_identities().unwrap();
+}
+
+#[tokio::test]
+async fn a_notification_too_big_fails_at_once() {
+    let d = deps(10, 8, None);
+    let body = json!({"campaign": "c", "notification": {"body": "x".repeat(5000)}, "users": ["u-1"]}).to_string();
+    let key = "batches/big.json";
+    let etag = d.objects.insert(BUCKET, key, body);
+    invoke(&d, s3_event(key, &etag, "01")).await;
+    let s = summary(&d);
+    assert_eq!(s.status, "failed");
+    assert!(s.reason.unwrap().contains("limit is 4096"));
+    assert!(d.push.delivered.lock().unwrap().is_empty());
+}

@@ -1,0 +1,69 @@
+//! Asynchronous Lambda invocation: how one link of the chain starts the next.
+
+use std::future::Future;
+use std::sync::Mutex;
+
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::InvocationType;
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot invoke {function}: {message}")]
+pub struct InvokeError {
+    pub function: String,
+    pub message: String,
+}
+
+pub trait InvokeAsync: Send + Sync {
+    /// Queues an `Event` invocation; returns once Lambda has accepted it.
+    fn invoke_async(&self, function: &str, payload: Vec<u8>) -> impl Future<Output = Result<(), InvokeError>> + Send;
+}
+
+pub struct LambdaInvoker {
+    client: aws_sdk_lambda::Client,
+}
+
+impl LambdaInvoker {
+    pub fn new(client: aws_sdk_lambda::Client) -> Self {
+        Self { client }
+    }
+}
+
+impl InvokeAsync for LambdaInvoker {
+    async fn invoke_async(&self, function: &str, payload: Vec<u8>) -> Result<(), InvokeError> {
+        let out = self
+            .client
+            .invoke()
+            .function_name(function)
+            .invocation_type(InvocationType::Event)
+            .payload(Blob::new(payload))
+            .send()
+            .await
+            .map_err(|e| InvokeError {
+                function: function.into(),
+                message: aws_sdk_lambda::error::DisplayErrorContext(e).to_string(),
+            })?;
+        if out.status_code() != 202 {
+            return Err(InvokeError { function: function.into(), message: format!("status {}", out.status_code()) });
+        }
+        Ok(())
+    }
+}
+
+/// Records invocations instead of making them, for tests.
+#[derive(Default)]
+pub struct RecordingInvoker {
+    pub sent: Mutex<Vec<(String, Vec<u8>)>>,
+}
+
+impl RecordingInvoker {
+    pub fn take(&self) -> Vec<(String, Vec<u8>)> {
+        std::mem::take(&mut *self.sent.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl InvokeAsync for RecordingInvoker {
+    async fn invoke_async(&self, function: &str, payload: Vec<u8>) -> Result<(), InvokeError> {
+        self.sent.lock().unwrap_or_else(|p| p.into_inner()).push((function.into(), payload));
+        Ok(())
+    }
+}
