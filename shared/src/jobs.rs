@@ -96,6 +96,11 @@ pub trait JobWrite: Send + Sync {
     fn replace(&self, record: &JobRecord, expected: u64) -> impl Future<Output = Result<bool, JobError>> + Send;
 }
 
+/// The `by_object` index key: which file (and version of it) a job reads.
+pub fn object_id(bucket: &str, key: &str, etag: &str) -> String {
+    format!("{bucket}/{key}#{}", crate::objects::unquote(etag))
+}
+
 pub struct DynamoJobs {
     client: aws_sdk_dynamodb::Client,
     table: String,
@@ -128,6 +133,7 @@ pub fn to_item(r: &JobRecord) -> HashMap<String, AttributeValue> {
         ("bucket".to_owned(), s(&r.bucket)),
         ("key".to_owned(), s(&r.key)),
         ("etag".to_owned(), s(&r.etag)),
+        ("object".to_owned(), s(object_id(&r.bucket, &r.key, &r.etag))),
         ("seq".to_owned(), n(r.seq)),
         ("lease_until_ms".to_owned(), n(r.lease_until_ms)),
         ("version".to_owned(), n(r.version)),
@@ -189,6 +195,26 @@ pub fn from_item(item: &HashMap<String, AttributeValue>) -> Result<JobRecord, Jo
         updated_at_ms: num("updated_at_ms")?,
         reason: text("reason"),
     })
+}
+
+impl DynamoJobs {
+    /// The jobs started for one version of a file (usually one; more when S3
+    /// delivered the upload's event with different sequencers).
+    pub async fn find_by_object(&self, bucket: &str, key: &str, etag: &str) -> Result<Vec<JobRecord>, JobError> {
+        let index = crate::schema::JOBS_BY_OBJECT;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index.name)
+            .key_condition_expression("#o = :o")
+            .expression_attribute_names("#o", index.partition_key)
+            .expression_attribute_values(":o", s(object_id(bucket, key, etag)))
+            .send()
+            .await
+            .map_err(|e| Self::err("Query", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+        out.items().iter().map(from_item).collect()
+    }
 }
 
 impl JobRead for DynamoJobs {

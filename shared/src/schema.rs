@@ -13,7 +13,19 @@ pub struct TableDef {
     pub logical_id: &'static str,
     /// Partition key attribute (type S).
     pub partition_key: &'static str,
+    /// Global secondary indexes (partition key only, type S, all attributes).
+    pub indexes: &'static [IndexDef],
 }
+
+/// A global secondary index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexDef {
+    pub name: &'static str,
+    pub partition_key: &'static str,
+}
+
+/// Finds a file's jobs: `object` is `<bucket>/<key>#<etag>`.
+pub const JOBS_BY_OBJECT: IndexDef = IndexDef { name: "by_object", partition_key: "object" };
 
 /// Devices per user: `user_id` → `devices` (list of maps: platform, token,
 /// app, updated_at), `push_enabled` (BOOL), `muted_categories` (SS).
@@ -22,6 +34,7 @@ pub const DEVICES: TableDef = TableDef {
     default_name: "pushbatch-devices",
     logical_id: "DevicesTable",
     partition_key: "user_id",
+    indexes: &[],
 };
 
 /// One item per send-batch job: status, offset, counters, chain `seq`.
@@ -30,6 +43,7 @@ pub const JOBS: TableDef = TableDef {
     default_name: "pushbatch-jobs",
     logical_id: "JobsTable",
     partition_key: "job_id",
+    indexes: &[JOBS_BY_OBJECT],
 };
 
 /// Every table, in the order the local stack creates them.
