@@ -15,16 +15,11 @@ pub async fn sdk_config() -> SdkConfig {
 
 /// True when `S3_FORCE_PATH_STYLE` asks for `http://host/bucket/key` URLs.
 pub fn force_path_style() -> bool {
-    matches!(
-        std::env::var("S3_FORCE_PATH_STYLE").ok().as_deref(),
-        Some("1" | "true" | "TRUE" | "yes")
-    )
+    matches!(std::env::var("S3_FORCE_PATH_STYLE").ok().as_deref(), Some("1" | "true" | "TRUE" | "yes"))
 }
 
 pub fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {
-    let conf = aws_sdk_s3::config::Builder::from(config)
-        .force_path_style(force_path_style())
-        .build();
+    let conf = aws_sdk_s3::config::Builder::from(config).force_path_style(force_path_style()).build();
     aws_sdk_s3::Client::from_conf(conf)
 }
 
@@ -50,24 +45,17 @@ pub enum SecretError {
 /// Fetches a secret's bytes. Never logs the value.
 pub async fn load_secret(config: &SdkConfig, source: &SecretSource) -> Result<Vec<u8>, SecretError> {
     match source {
-        SecretSource::File(path) => tokio::fs::read(path).await.map_err(|source| SecretError::File {
-            path: path.display().to_string(),
-            source,
-        }),
+        SecretSource::File(path) => {
+            tokio::fs::read(path).await.map_err(|source| SecretError::File { path: path.display().to_string(), source })
+        }
         SecretSource::SecretsManager(id) => {
             let client = aws_sdk_secretsmanager::Client::new(config);
-            let out = client
-                .get_secret_value()
-                .secret_id(id)
-                .send()
-                .await
-                .map_err(|e| SecretError::SecretsManager {
+            let out =
+                client.get_secret_value().secret_id(id).send().await.map_err(|e| SecretError::SecretsManager {
                     id: id.clone(),
                     message: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
                 })?;
-            out.secret_string()
-                .map(|s| s.as_bytes().to_vec())
-                .ok_or_else(|| SecretError::Empty { id: id.clone() })
+            out.secret_string().map(|s| s.as_bytes().to_vec()).ok_or_else(|| SecretError::Empty { id: id.clone() })
         }
     }
 }

@@ -62,11 +62,7 @@ pub enum Claim {
 
 pub fn decide(record: Option<&JobRecord>, seq: u64, from_s3: bool, now_ms: i64) -> Claim {
     let Some(r) = record else {
-        return if from_s3 {
-            Claim::Create
-        } else {
-            Claim::Ignore("no job record for this continuation".into())
-        };
+        return if from_s3 { Claim::Create } else { Claim::Ignore("no job record for this continuation".into()) };
     };
     if r.status.is_terminal() {
         return Claim::Ignore(format!("the job is already {}", r.status.as_str()));
@@ -107,7 +103,8 @@ impl TimeBudget {
     /// From the Context deadline (epoch ms), capped by `max_run`. When the
     /// deadline is not a real epoch time, `max_run` (or 10 minutes) is used.
     pub fn new(deadline_ms: u64, now_ms: u64, max_run: Option<Duration>, floor: Duration) -> Self {
-        let from_deadline = (deadline_ms >= EPOCH_2001_MS).then(|| Duration::from_millis(deadline_ms.saturating_sub(now_ms)));
+        let from_deadline =
+            (deadline_ms >= EPOCH_2001_MS).then(|| Duration::from_millis(deadline_ms.saturating_sub(now_ms)));
         let run = match (from_deadline, max_run) {
             (Some(d), Some(m)) => d.min(m),
             (Some(d), None) => d,
@@ -172,8 +169,13 @@ mod tests {
         assert_eq!(decide(Some(&record(3, None, 0)), 3, false, 100), Claim::Take { version: 4 });
         assert_eq!(decide(Some(&record(3, Some("x"), 50)), 3, false, 100), Claim::Take { version: 4 });
         assert_eq!(decide(Some(&record(3, Some("x"), 500)), 3, false, 100), Claim::Wait { until_ms: 500, version: 4 });
-        assert!(matches!(decide(Some(&record(4, None, 0)), 3, false, 0), Claim::Resend(c) if c.seq == 4 && c.offset == 99));
-        assert!(matches!(decide(Some(&record(4, Some("x"), 0)), 3, false, 0), Claim::Ignore(_)), "duplicate of an old link");
+        assert!(
+            matches!(decide(Some(&record(4, None, 0)), 3, false, 0), Claim::Resend(c) if c.seq == 4 && c.offset == 99)
+        );
+        assert!(
+            matches!(decide(Some(&record(4, Some("x"), 0)), 3, false, 0), Claim::Ignore(_)),
+            "duplicate of an old link"
+        );
         assert!(matches!(decide(Some(&record(6, None, 0)), 3, false, 0), Claim::Ignore(_)), "out of order");
         let mut done = record(3, None, 0);
         done.status = JobStatus::Done;

@@ -16,9 +16,11 @@ pub struct ConfigError {
     pub problems: Vec<String>,
 }
 
+type Lookup<'a> = Box<dyn Fn(&str) -> Option<String> + 'a>;
+
 /// Reads variables from a source and remembers each problem it meets.
 pub struct EnvReader<'a> {
-    lookup: Box<dyn Fn(&str) -> Option<String> + 'a>,
+    lookup: Lookup<'a>,
     problems: Vec<String>,
 }
 
@@ -94,11 +96,7 @@ impl<'a> EnvReader<'a> {
     {
         let v = self.parsed_or(key, default);
         if !range.contains(&v) {
-            self.problems.push(format!(
-                "{key}={v} is out of range ({}..={})",
-                range.start(),
-                range.end()
-            ));
+            self.problems.push(format!("{key}={v} is out of range ({}..={})", range.start(), range.end()));
             return default;
         }
         v
@@ -127,11 +125,7 @@ impl<'a> EnvReader<'a> {
 
     /// Ends reading: Ok when nothing was wrong.
     pub fn finish(self) -> Result<(), ConfigError> {
-        if self.problems.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigError { problems: self.problems })
-        }
+        if self.problems.is_empty() { Ok(()) } else { Err(ConfigError { problems: self.problems }) }
     }
 }
 
@@ -149,22 +143,16 @@ impl SecretSource {
     /// Reads `<PREFIX>_FILE` or `<PREFIX>_SECRET_ARN`; exactly one must be set.
     pub fn from_env(env: &mut EnvReader<'_>, prefix: &str, what: &str) -> Option<Self> {
         let file = env.optional_path(&format!("{prefix}_FILE")).map(SecretSource::File);
-        let arn = env
-            .optional_string(&format!("{prefix}_SECRET_ARN"))
-            .map(SecretSource::SecretsManager);
+        let arn = env.optional_string(&format!("{prefix}_SECRET_ARN")).map(SecretSource::SecretsManager);
         let set: Vec<_> = [file, arn].into_iter().flatten().collect();
         match set.len() {
             1 => set.into_iter().next(),
             0 => {
-                env.problem(format!(
-                    "{what}: set {prefix}_FILE or {prefix}_SECRET_ARN"
-                ));
+                env.problem(format!("{what}: set {prefix}_FILE or {prefix}_SECRET_ARN"));
                 None
             }
             _ => {
-                env.problem(format!(
-                    "{what}: set only one of {prefix}_FILE and {prefix}_SECRET_ARN"
-                ));
+                env.problem(format!("{what}: set only one of {prefix}_FILE and {prefix}_SECRET_ARN"));
                 None
             }
         }
@@ -177,10 +165,8 @@ mod tests {
 
     #[test]
     fn collects_every_problem() {
-        let map = BTreeMap::from([
-            ("BATCH_SIZE".to_owned(), "lots".to_owned()),
-            ("FLAG".to_owned(), "maybe".to_owned()),
-        ]);
+        let map =
+            BTreeMap::from([("BATCH_SIZE".to_owned(), "lots".to_owned()), ("FLAG".to_owned(), "maybe".to_owned())]);
         let mut env = EnvReader::from_map(&map);
         let _ = env.required_string("TABLE", "the jobs table");
         let _: usize = env.parsed_or("BATCH_SIZE", 500);
@@ -203,19 +189,14 @@ mod tests {
 
     #[test]
     fn secret_source_needs_exactly_one() {
-        let map = BTreeMap::from([
-            ("K_FILE".to_owned(), "/x".to_owned()),
-            ("K_SECRET_ARN".to_owned(), "arn".to_owned()),
-        ]);
+        let map =
+            BTreeMap::from([("K_FILE".to_owned(), "/x".to_owned()), ("K_SECRET_ARN".to_owned(), "arn".to_owned())]);
         let mut env = EnvReader::from_map(&map);
         assert_eq!(SecretSource::from_env(&mut env, "K", "key"), None);
         assert!(env.finish().is_err());
         let map = BTreeMap::from([("K_SECRET_ARN".to_owned(), "arn:x".to_owned())]);
         let mut env = EnvReader::from_map(&map);
-        assert_eq!(
-            SecretSource::from_env(&mut env, "K", "key"),
-            Some(SecretSource::SecretsManager("arn:x".into()))
-        );
+        assert_eq!(SecretSource::from_env(&mut env, "K", "key"), Some(SecretSource::SecretsManager("arn:x".into())));
         env.finish().unwrap();
     }
 }

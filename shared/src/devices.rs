@@ -35,7 +35,10 @@ pub enum DeviceError {
 
 /// Looks up users' devices; users with no item are absent from the map.
 pub trait DeviceLookup: Send + Sync {
-    fn lookup(&self, user_ids: &[String]) -> impl Future<Output = Result<HashMap<String, UserDevices>, DeviceError>> + Send;
+    fn lookup(
+        &self,
+        user_ids: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, UserDevices>, DeviceError>> + Send;
 }
 
 /// Removes a dead token, only if it is still the same token.

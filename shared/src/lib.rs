@@ -3,14 +3,14 @@
 
 pub mod aws;
 pub mod batch;
+pub mod chain;
 pub mod config;
-pub mod schema;
+pub mod devices;
+pub mod invoke;
+pub mod jobs;
+pub mod logging;
+pub mod objects;
 pub mod push;
 pub mod render;
 pub mod report;
-pub mod chain;
-pub mod devices;
-pub mod jobs;
-pub mod objects;
-pub mod invoke;
-pub mod logging;
+pub mod schema;

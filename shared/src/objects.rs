@@ -32,11 +32,23 @@ pub struct ObjectInfo {
 pub trait ObjectRead: Send + Sync {
     fn head(&self, bucket: &str, key: &str) -> impl Future<Output = Result<ObjectInfo, ObjectError>> + Send;
     /// Reads from `offset` to the end, only while the object's ETag is `etag`.
-    fn open(&self, bucket: &str, key: &str, etag: &str, offset: u64) -> impl Future<Output = Result<ByteReader, ObjectError>> + Send;
+    fn open(
+        &self,
+        bucket: &str,
+        key: &str,
+        etag: &str,
+        offset: u64,
+    ) -> impl Future<Output = Result<ByteReader, ObjectError>> + Send;
 }
 
 pub trait ObjectWrite: Send + Sync {
-    fn put(&self, bucket: &str, key: &str, body: Bytes, content_type: &str) -> impl Future<Output = Result<(), ObjectError>> + Send;
+    fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Bytes,
+        content_type: &str,
+    ) -> impl Future<Output = Result<(), ObjectError>> + Send;
 }
 
 pub trait ObjectList: Send + Sync {
@@ -74,19 +86,24 @@ impl S3Objects {
 
     fn cached(&self, bucket: &str, key: &str, etag: &str) -> Option<Bytes> {
         let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache
-            .as_ref()
-            .filter(|c| c.bucket == bucket && c.key == key && c.etag == etag)
-            .map(|c| c.bytes.clone())
+        cache.as_ref().filter(|c| c.bucket == bucket && c.key == key && c.etag == etag).map(|c| c.bytes.clone())
     }
 
-    fn error<E>(operation: &'static str, bucket: &str, key: &str, etag: Option<&str>, e: aws_sdk_s3::error::SdkError<E>) -> ObjectError
+    fn error<E>(
+        operation: &'static str,
+        bucket: &str,
+        key: &str,
+        etag: Option<&str>,
+        e: aws_sdk_s3::error::SdkError<E>,
+    ) -> ObjectError
     where
         E: std::error::Error + Send + Sync + 'static,
     {
         let status = e.raw_response().map(|r| r.status().as_u16());
         match (status, etag) {
-            (Some(412), Some(etag)) => ObjectError::Changed { bucket: bucket.into(), key: key.into(), etag: etag.into() },
+            (Some(412), Some(etag)) => {
+                ObjectError::Changed { bucket: bucket.into(), key: key.into(), etag: etag.into() }
+            }
             (Some(404), _) => ObjectError::NotFound { bucket: bucket.into(), key: key.into() },
             _ => ObjectError::S3 {
                 operation,
@@ -157,7 +174,12 @@ impl ObjectRead for S3Objects {
                 .body
                 .collect()
                 .await
-                .map_err(|e| ObjectError::S3 { operation: "GetObject", bucket: bucket.into(), key: key.into(), message: e.to_string() })?
+                .map_err(|e| ObjectError::S3 {
+                    operation: "GetObject",
+                    bucket: bucket.into(),
+                    key: key.into(),
+                    message: e.to_string(),
+                })?
                 .into_bytes();
             *self.cache.lock().unwrap_or_else(|p| p.into_inner()) =
                 Some(Cached { bucket: bucket.into(), key: key.into(), etag, bytes: bytes.clone() });

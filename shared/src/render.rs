@@ -153,10 +153,7 @@ impl Renderer {
             message.insert("data".into(), Value::Object(data));
         }
         let mut android = Map::new();
-        android.insert(
-            "priority".into(),
-            json!(if n.priority == Some(Priority::Normal) { "NORMAL" } else { "HIGH" }),
-        );
+        android.insert("priority".into(), json!(if n.priority == Some(Priority::Normal) { "NORMAL" } else { "HIGH" }));
         if let Some(ttl) = n.ttl_seconds {
             android.insert("ttl".into(), json!(format!("{ttl}s")));
         }

@@ -71,7 +71,8 @@ pub async fn run<P: Ports>(ports: &P, link: &Link, trigger: Trigger) -> Result<L
         Trigger::Continue(c) => (c.job_id, c.seq, false, c.bucket, c.key, c.etag),
     };
     let me = format!("{}/{}", link.request_id, uuid::Uuid::new_v4().simple());
-    let budget = TimeBudget::new(link.deadline_ms, now_ms() as u64, ports.settings().max_run, ports.settings().margin_floor);
+    let budget =
+        TimeBudget::new(link.deadline_ms, now_ms() as u64, ports.settings().max_run, ports.settings().margin_floor);
     let lease_ms = ports.settings().lease.as_millis() as i64;
 
     let mut waited_on = None;
@@ -79,17 +80,20 @@ pub async fn run<P: Ports>(ports: &P, link: &Link, trigger: Trigger) -> Result<L
         let now = now_ms();
         let current = ports.jobs().get(&job).await?;
         match decide(current.as_ref(), seq, from_s3, now) {
-            Claim::Create => {
-                match create(ports, &job, &me, &bucket, &key, &etag, lease_ms).await? {
-                    Created::Running(r) => break *r,
-                    Created::Ended(outcome) => return Ok(report(&job, seq, outcome)),
-                    Created::Lost => continue,
-                }
-            }
+            Claim::Create => match create(ports, &job, &me, &bucket, &key, &etag, lease_ms).await? {
+                Created::Running(r) => break *r,
+                Created::Ended(outcome) => return Ok(report(&job, seq, outcome)),
+                Created::Lost => continue,
+            },
             Claim::Take { version } => {
                 let Some(mut r) = current else { continue };
                 if r.owner.is_some() {
-                    tracing::warn!(job_id = job, seq, previous = r.owner, "taking over a link whose holder stopped checkpointing");
+                    tracing::warn!(
+                        job_id = job,
+                        seq,
+                        previous = r.owner,
+                        "taking over a link whose holder stopped checkpointing"
+                    );
                 }
                 r.owner = Some(me.clone());
                 r.lease_until_ms = now + lease_ms;
@@ -112,11 +116,21 @@ pub async fn run<P: Ports>(ports: &P, link: &Link, trigger: Trigger) -> Result<L
                 if wait + budget.margin() > budget.remaining() {
                     return Err(LinkError::LeaseHeld { job_id: job, seq });
                 }
-                tracing::info!(job_id = job, seq, wait_ms = wait.as_millis() as u64, "link is held; waiting for its lease");
+                tracing::info!(
+                    job_id = job,
+                    seq,
+                    wait_ms = wait.as_millis() as u64,
+                    "link is held; waiting for its lease"
+                );
                 tokio::time::sleep(wait).await;
             }
             Claim::Resend(next) => {
-                tracing::warn!(job_id = job, seq = next.seq, offset = next.offset, "re-sending a continuation that nobody claimed");
+                tracing::warn!(
+                    job_id = job,
+                    seq = next.seq,
+                    offset = next.offset,
+                    "re-sending a continuation that nobody claimed"
+                );
                 invoke_next(ports, link, &next).await?;
                 return Ok(report(&job, seq, "resent continuation"));
             }
@@ -211,7 +225,11 @@ enum BatchEnd {
     Broken(ReadError),
 }
 
-async fn read_batch<R>(reader: &mut EntryReader<R>, size: usize, items: &mut Vec<RawItem>) -> Result<BatchEnd, LinkError>
+async fn read_batch<R>(
+    reader: &mut EntryReader<R>,
+    size: usize,
+    items: &mut Vec<RawItem>,
+) -> Result<BatchEnd, LinkError>
 where
     R: tokio::io::AsyncBufRead + Unpin,
 {
@@ -227,7 +245,12 @@ where
     Ok(BatchEnd::More)
 }
 
-async fn send_link<P: Ports>(ports: &P, link: &Link, mut record: JobRecord, mut budget: TimeBudget) -> Result<LinkReport, LinkError> {
+async fn send_link<P: Ports>(
+    ports: &P,
+    link: &Link,
+    mut record: JobRecord,
+    mut budget: TimeBudget,
+) -> Result<LinkReport, LinkError> {
     let job = record.job_id.clone();
     let seq = record.seq;
     let layout: Layout = record.layout.clone().ok_or_else(|| LinkError::NoLayout(job.clone()))?;
@@ -241,7 +264,9 @@ async fn send_link<P: Ports>(ports: &P, link: &Link, mut record: JobRecord, mut 
     }
     let source = match ports.objects().open(&record.bucket, &record.key, &record.etag, record.offset).await {
         Ok(s) => s,
-        Err(e @ ObjectError::Changed { .. }) => return finish(ports, record, JobStatus::Aborted, Some(e.to_string()), out).await,
+        Err(e @ ObjectError::Changed { .. }) => {
+            return finish(ports, record, JobStatus::Aborted, Some(e.to_string()), out).await;
+        }
         Err(e) => return Err(e.into()),
     };
     let mut reader = EntryReader::new(source, record.offset, layout.encoding, record.line);
@@ -270,10 +295,18 @@ async fn send_link<P: Ports>(ports: &P, link: &Link, mut record: JobRecord, mut 
             out.entries += result.counters.entries;
             let d = result.counters.total_devices();
             tracing::info!(
-                job_id = job, seq, offset = batch_offset, next_offset = record.offset,
-                entries = result.counters.entries, targeted = result.counters.targeted_users,
-                delivered = d.delivered, pruned = d.pruned, failed = d.failed, retries = d.retries,
-                batch_ms = took.as_millis() as u64, remaining_ms = budget.remaining().as_millis() as u64,
+                job_id = job,
+                seq,
+                offset = batch_offset,
+                next_offset = record.offset,
+                entries = result.counters.entries,
+                targeted = result.counters.targeted_users,
+                delivered = d.delivered,
+                pruned = d.pruned,
+                failed = d.failed,
+                retries = d.retries,
+                batch_ms = took.as_millis() as u64,
+                remaining_ms = budget.remaining().as_millis() as u64,
                 "batch sent"
             );
             budget.record_batch(took);
@@ -297,7 +330,12 @@ async fn checkpoint<P: Ports>(ports: &P, record: &mut JobRecord) -> Result<bool,
     Ok(ports.jobs().replace(record, expected).await?)
 }
 
-async fn hand_off<P: Ports>(ports: &P, link: &Link, mut record: JobRecord, mut out: LinkReport) -> Result<LinkReport, LinkError> {
+async fn hand_off<P: Ports>(
+    ports: &P,
+    link: &Link,
+    mut record: JobRecord,
+    mut out: LinkReport,
+) -> Result<LinkReport, LinkError> {
     let expected = record.version;
     record.seq += 1;
     record.owner = None;
@@ -352,8 +390,14 @@ async fn finish<P: Ports>(
     }
     let d = record.counters.total_devices();
     tracing::info!(
-        job_id = record.job_id, status = status.as_str(), reason, entries = record.counters.entries,
-        delivered = d.delivered, pruned = d.pruned, failed = d.failed, invocations = record.invocations,
+        job_id = record.job_id,
+        status = status.as_str(),
+        reason,
+        entries = record.counters.entries,
+        delivered = d.delivered,
+        pruned = d.pruned,
+        failed = d.failed,
+        invocations = record.invocations,
         "job finished"
     );
     out.outcome = status.as_str().into();

@@ -27,7 +27,11 @@ async fn main() -> anyhow::Result<()> {
         Some(a) => {
             let key = shared::aws::load_secret(&aws, &a.key).await?;
             let signer = TokenSigner::new(&key, &a.key_id, &a.team_id)?;
-            let options = PoolOptions { connections: a.connections, max_in_flight: a.max_in_flight, request_timeout: settings.request_timeout };
+            let options = PoolOptions {
+                connections: a.connections,
+                max_in_flight: a.max_in_flight,
+                request_timeout: settings.request_timeout,
+            };
             Some(ApnsClient::new(&a.endpoint, tls.clone(), &options, signer)?)
         }
         None => None,
@@ -36,8 +40,19 @@ async fn main() -> anyhow::Result<()> {
         Some(f) => {
             let account = shared::aws::load_secret(&aws, &f.service_account).await?;
             let account = String::from_utf8(account).context("the FCM service account is not UTF-8")?;
-            let options = PoolOptions { connections: f.connections, max_in_flight: f.max_in_flight, request_timeout: settings.request_timeout };
-            Some(FcmClient::new(&f.endpoint, tls.clone(), &options, &account, f.project_id.as_deref(), f.rate_per_minute)?)
+            let options = PoolOptions {
+                connections: f.connections,
+                max_in_flight: f.max_in_flight,
+                request_timeout: settings.request_timeout,
+            };
+            Some(FcmClient::new(
+                &f.endpoint,
+                tls.clone(),
+                &options,
+                &account,
+                f.project_id.as_deref(),
+                f.rate_per_minute,
+            )?)
         }
         None => None,
     };

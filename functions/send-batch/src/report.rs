@@ -31,7 +31,12 @@ pub fn summary_key(job_id: &str) -> String {
     format!("reports/{job_id}/summary.json")
 }
 
-pub async fn write_failed_part<P: Ports>(ports: &P, record: &JobRecord, batch_offset: u64, lines: &[String]) -> Result<(), ObjectError> {
+pub async fn write_failed_part<P: Ports>(
+    ports: &P,
+    record: &JobRecord,
+    batch_offset: u64,
+    lines: &[String],
+) -> Result<(), ObjectError> {
     let key = format!("{}{batch_offset:020}.jsonl", parts_prefix(&record.job_id));
     let mut body = lines.join("\n");
     body.push('\n');
@@ -96,8 +101,5 @@ pub fn summary(record: &JobRecord, failed_report: Option<String>) -> Summary {
 pub async fn write_summary<P: Ports>(ports: &P, record: &JobRecord) -> Result<(), ObjectError> {
     let failed = write_failed_file(ports, record).await?;
     let summary = summary(record, failed);
-    ports
-        .objects()
-        .put(&record.bucket, &summary_key(&record.job_id), json_bytes(&summary), "application/json")
-        .await
+    ports.objects().put(&record.bucket, &summary_key(&record.job_id), json_bytes(&summary), "application/json").await
 }

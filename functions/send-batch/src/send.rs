@@ -18,6 +18,9 @@ pub struct BatchResult {
     pub failed_lines: Vec<String>,
 }
 
+/// A user with the devices that failed, and why.
+type FailedUser<'a> = (&'a UserEntry, Vec<(Device, String)>);
+
 struct Send<'a> {
     user: &'a UserEntry,
     device: Device,
@@ -71,13 +74,21 @@ pub async fn process<P: Ports>(
     }
 
     let settings = ports.settings();
-    let in_flight = settings.apns.as_ref().map_or(0, |a| a.max_in_flight) + settings.fcm.as_ref().map_or(0, |f| f.max_in_flight);
+    let in_flight =
+        settings.apns.as_ref().map_or(0, |a| a.max_in_flight) + settings.fcm.as_ref().map_or(0, |f| f.max_in_flight);
     let results: Vec<(Send<'_>, Final, u32)> = stream::iter(sends)
         .map(|send| async move {
             let (outcome, retries) = match renderer.for_user(&send.user.vars) {
                 Ok(payloads) => {
-                    deliver(ports.push(), &settings.retry, send.device.platform, &send.device.token, &payloads, renderer.apns_headers())
-                        .await
+                    deliver(
+                        ports.push(),
+                        &settings.retry,
+                        send.device.platform,
+                        &send.device.token,
+                        &payloads,
+                        renderer.apns_headers(),
+                    )
+                    .await
                 }
                 Err(e) => (Final::Failed(e.to_string()), 0),
             };
@@ -87,7 +98,7 @@ pub async fn process<P: Ports>(
         .collect()
         .await;
 
-    let mut failed: BTreeMap<&str, (&UserEntry, Vec<(Device, String)>)> = BTreeMap::new();
+    let mut failed: BTreeMap<&str, FailedUser<'_>> = BTreeMap::new();
     let mut dead = Vec::new();
     for (send, outcome, retries) in results {
         let c = counters.platform(send.device.platform);
@@ -101,7 +112,11 @@ pub async fn process<P: Ports>(
             }
             Final::Failed(reason) => {
                 c.failed += 1;
-                failed.entry(send.user.user_id.as_str()).or_insert((send.user, Vec::new())).1.push((send.device, reason));
+                failed
+                    .entry(send.user.user_id.as_str())
+                    .or_insert((send.user, Vec::new()))
+                    .1
+                    .push((send.device, reason));
             }
         }
     }

@@ -83,7 +83,8 @@ impl Settings {
     }
 
     fn apns(env: &mut EnvReader<'_>) -> Option<ApnsSettings> {
-        let configured = env.optional_string("APNS_KEY_FILE").is_some() || env.optional_string("APNS_KEY_SECRET_ARN").is_some();
+        let configured =
+            env.optional_string("APNS_KEY_FILE").is_some() || env.optional_string("APNS_KEY_SECRET_ARN").is_some();
         if !configured {
             return None;
         }

@@ -90,12 +90,10 @@ fn population(n: usize) -> MemoryDevices {
         };
         let mut devices = vec![Device { platform: Platform::Ios, token: ios_token(i, prefix) }];
         if i % 7 == 0 {
-            devices.push(Device { platform: Platform::Android, token: format!("android-token-{i:08}-abcdefghijklmnop") });
+            devices
+                .push(Device { platform: Platform::Android, token: format!("android-token-{i:08}-abcdefghijklmnop") });
         }
-        (
-            format!("u-{i}"),
-            UserDevices { devices, push_enabled: i % 13 != 2, muted_categories: HashSet::new() },
-        )
+        (format!("u-{i}"), UserDevices { devices, push_enabled: i % 13 != 2, muted_categories: HashSet::new() })
     }))
 }
 
@@ -116,7 +114,13 @@ fn header() -> Value {
 
 fn json_file(n: usize) -> String {
     let users: Vec<Value> = (0..n)
-        .map(|i| if i % 2 == 0 { json!(format!("u-{i}")) } else { json!({"user_id": format!("u-{i}"), "vars": {"name": format!("N{i}")}}) })
+        .map(|i| {
+            if i % 2 == 0 {
+                json!(format!("u-{i}"))
+            } else {
+                json!({"user_id": format!("u-{i}"), "vars": {"name": format!("N{i}")}})
+            }
+        })
         .collect();
     let mut h = header();
     h["users"] = json!(users);
@@ -127,7 +131,14 @@ fn jsonl_file(n: usize) -> String {
     let mut out = header().to_string();
     for i in 0..n {
         out.push('\n');
-        out.push_str(&if i % 2 == 0 { json!(format!("u-{i}")) } else { json!({"user_id": format!("u-{i}"), "vars": {"name": format!("N{i}")}}) }.to_string());
+        out.push_str(
+            &if i % 2 == 0 {
+                json!(format!("u-{i}"))
+            } else {
+                json!({"user_id": format!("u-{i}"), "vars": {"name": format!("N{i}")}})
+            }
+            .to_string(),
+        );
     }
     out
 }
@@ -204,7 +215,8 @@ async fn a_chain_delivers_every_live_device_exactly_once() {
         let has_dead = user.devices.iter().any(|dev| dev.token.starts_with("dead"));
         assert_eq!(has_dead, !targeted && i % 10 == 3, "{id}: dead tokens of targeted users are pruned, others kept");
     }
-    let failed = String::from_utf8(d.objects.get(BUCKET, s.failed_report.as_deref().unwrap()).unwrap().to_vec()).unwrap();
+    let failed =
+        String::from_utf8(d.objects.get(BUCKET, s.failed_report.as_deref().unwrap()).unwrap().to_vec()).unwrap();
     let lines: Vec<&str> = failed.lines().collect();
     assert_eq!(lines.len() as u64 - 1, total.failed, "one failed device per user here");
     assert!(lines[1..].iter().all(|l| l.contains("bad0")));

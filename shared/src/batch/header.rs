@@ -165,8 +165,7 @@ async fn skip_array_rest<R: AsyncBufRead + Unpin>(cur: &mut Cursor<R>) -> Result
 }
 
 fn header_from(map: Map<String, Value>) -> Result<Header, ReadError> {
-    let header: Header =
-        serde_json::from_value(Value::Object(map)).map_err(|e| ReadError::Header(e.to_string()))?;
+    let header: Header = serde_json::from_value(Value::Object(map)).map_err(|e| ReadError::Header(e.to_string()))?;
     header.validate().map_err(ReadError::Header)?;
     Ok(header)
 }

@@ -20,7 +20,12 @@ pub struct FileCounts {
 /// Reads a whole file from the start: its layout, then every entry in order,
 /// handing each to `on_item`. Used offline and by the approval flow; send-batch
 /// reads in batches instead.
-pub async fn scan_file<R, F>(mut inner_for_header: R, reopen: impl AsyncFnOnce(u64) -> std::io::Result<R>, encoding: Encoding, mut on_item: F) -> Result<(Layout, FileCounts), ReadError>
+pub async fn scan_file<R, F>(
+    mut inner_for_header: R,
+    reopen: impl AsyncFnOnce(u64) -> std::io::Result<R>,
+    encoding: Encoding,
+    mut on_item: F,
+) -> Result<(Layout, FileCounts), ReadError>
 where
     R: tokio::io::AsyncBufRead + Unpin,
     F: FnMut(&RawItem),

@@ -94,14 +94,12 @@ impl Platform {
         match self {
             Platform::Ios => {
                 (64..=200).contains(&token.len())
-                    && token.len() % 2 == 0
+                    && token.len().is_multiple_of(2)
                     && token.bytes().all(|b| b.is_ascii_hexdigit())
             }
             Platform::Android => {
                 (20..=4096).contains(&token.len())
-                    && token
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b':'))
+                    && token.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b':'))
             }
         }
     }
@@ -181,12 +179,7 @@ pub fn entry_from_value(value: Value) -> Result<UserEntry, InvalidReason> {
     };
     let devices = match obj.remove("devices") {
         None | Some(Value::Null) => None,
-        Some(Value::Array(items)) => Some(
-            items
-                .into_iter()
-                .map(device_from_value)
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
+        Some(Value::Array(items)) => Some(items.into_iter().map(device_from_value).collect::<Result<Vec<_>, _>>()?),
         Some(_) => return Err(InvalidReason::NotAUser),
     };
     Ok(UserEntry { user_id, vars, devices })

@@ -95,7 +95,12 @@ async fn position_after_each_entry_is_the_next_entry() {
     let text = json_file();
     let bytes = text.as_bytes();
     let layout = layout_of(bytes, Encoding::Json).await;
-    let mut reader = EntryReader::new(BufReader::with_capacity(4, &bytes[layout.users_start as usize..]), layout.users_start, Encoding::Json, 0);
+    let mut reader = EntryReader::new(
+        BufReader::with_capacity(4, &bytes[layout.users_start as usize..]),
+        layout.users_start,
+        Encoding::Json,
+        0,
+    );
     let mut positions = vec![reader.position()];
     while reader.next_entry().await.unwrap().is_some() {
         positions.push(reader.position());
@@ -113,7 +118,8 @@ async fn malformed_json_names_the_byte_and_keeps_what_came_before() {
     let layout_err = discover(BufReader::new(text.as_bytes()), Encoding::Json).await;
     // The header pass skips entries leniently; the entry reader is strict.
     let layout = layout_err.unwrap();
-    let mut reader = EntryReader::new(&text.as_bytes()[layout.users_start as usize..], layout.users_start, Encoding::Json, 0);
+    let mut reader =
+        EntryReader::new(&text.as_bytes()[layout.users_start as usize..], layout.users_start, Encoding::Json, 0);
     assert!(reader.next_entry().await.unwrap().is_some());
     let err = reader.next_entry().await.unwrap_err();
     let at = text.find(r#" "u-3""#).unwrap() as u64 + 1;
@@ -124,7 +130,8 @@ async fn malformed_json_names_the_byte_and_keeps_what_came_before() {
 
     let text = "{\"campaign\":\"c\",\"notification\":{\"body\":\"b\"}}\n\"u-1\"\n{\"user_id\": }\n\"u-3\"\n";
     let layout = layout_of(text.as_bytes(), Encoding::Jsonl).await;
-    let mut reader = EntryReader::new(&text.as_bytes()[layout.users_start as usize..], layout.users_start, Encoding::Jsonl, 2);
+    let mut reader =
+        EntryReader::new(&text.as_bytes()[layout.users_start as usize..], layout.users_start, Encoding::Jsonl, 2);
     assert!(reader.next_entry().await.unwrap().is_some());
     let err = reader.next_entry().await.unwrap_err();
     let msg = err.to_string();
@@ -143,7 +150,10 @@ async fn malformed_json_names_the_byte_and_keeps_what_came_before() {
 #[tokio::test]
 async fn truncated_files_and_headers_are_errors() {
     let text = r#"{"campaign":"c","notification":{"body":"b"},"users":["u-1","u-"#;
-    assert!(matches!(discover(BufReader::new(text.as_bytes()), Encoding::Json).await, Err(ReadError::Malformed { .. })));
+    assert!(matches!(
+        discover(BufReader::new(text.as_bytes()), Encoding::Json).await,
+        Err(ReadError::Malformed { .. })
+    ));
     let text = r#"{"notification":{"body":"b"},"users":[]}"#;
     let err = discover(BufReader::new(text.as_bytes()), Encoding::Json).await.unwrap_err();
     assert!(err.to_string().contains("campaign"), "{err}");
@@ -161,9 +171,12 @@ async fn bom_and_no_users() {
 #[tokio::test]
 async fn oversized_entries_stop_with_their_offset() {
     let big = "x".repeat(2000);
-    let text = format!("{{\"campaign\":\"c\",\"notification\":{{\"body\":\"b\"}}}}\n\"u-1\"\n{{\"user_id\":\"{big}\"}}\n");
+    let text =
+        format!("{{\"campaign\":\"c\",\"notification\":{{\"body\":\"b\"}}}}\n\"u-1\"\n{{\"user_id\":\"{big}\"}}\n");
     let layout = layout_of(text.as_bytes(), Encoding::Jsonl).await;
-    let mut reader = EntryReader::new(&text.as_bytes()[layout.users_start as usize..], layout.users_start, Encoding::Jsonl, 2).with_max_entry_bytes(1000);
+    let mut reader =
+        EntryReader::new(&text.as_bytes()[layout.users_start as usize..], layout.users_start, Encoding::Jsonl, 2)
+            .with_max_entry_bytes(1000);
     reader.next_entry().await.unwrap();
     let err = reader.next_entry().await.unwrap_err();
     assert!(matches!(err, ReadError::TooLarge { line: Some(3), .. }), "{err}");

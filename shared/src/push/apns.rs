@@ -159,11 +159,7 @@ mod tests {
     use super::*;
 
     fn c(status: u16, reason: &str) -> Outcome {
-        classify(
-            StatusCode::from_u16(status).unwrap(),
-            format!(r#"{{"reason":"{reason}"}}"#).as_bytes(),
-            None,
-        )
+        classify(StatusCode::from_u16(status).unwrap(), format!(r#"{{"reason":"{reason}"}}"#).as_bytes(), None)
     }
 
     #[test]

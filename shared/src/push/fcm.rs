@@ -139,9 +139,9 @@ pub fn classify(status: StatusCode, body: &[u8], retry_after: Option<Duration>) 
     // INVALID_ARGUMENT means a dead token only when it is about the token;
     // otherwise it is our message, and pruning would delete live devices.
     let about_token = details.iter().any(|d| {
-        d.get("fieldViolations")
-            .and_then(Value::as_array)
-            .is_some_and(|v| v.iter().any(|f| f.get("field").and_then(Value::as_str).is_some_and(|f| f.contains("token"))))
+        d.get("fieldViolations").and_then(Value::as_array).is_some_and(|v| {
+            v.iter().any(|f| f.get("field").and_then(Value::as_str).is_some_and(|f| f.contains("token")))
+        })
     }) || message.to_ascii_lowercase().contains("registration token");
     match (status.as_u16(), code.as_str()) {
         (_, "UNREGISTERED") => Outcome::Dead(reason),
@@ -180,11 +180,20 @@ mod tests {
         let ours = json!({"status": "INVALID_ARGUMENT", "message": "Invalid JSON payload received. Unknown name \"x\"",
             "details": fcm("INVALID_ARGUMENT")});
         assert!(matches!(c(400, ours), Outcome::Failed(_)), "a bad message must never prune");
-        assert!(matches!(c(429, json!({"status": "RESOURCE_EXHAUSTED", "details": fcm("QUOTA_EXCEEDED")})), Outcome::Retry { .. }));
-        assert!(matches!(c(503, json!({"status": "UNAVAILABLE", "details": fcm("UNAVAILABLE")})), Outcome::Retry { .. }));
+        assert!(matches!(
+            c(429, json!({"status": "RESOURCE_EXHAUSTED", "details": fcm("QUOTA_EXCEEDED")})),
+            Outcome::Retry { .. }
+        ));
+        assert!(matches!(
+            c(503, json!({"status": "UNAVAILABLE", "details": fcm("UNAVAILABLE")})),
+            Outcome::Retry { .. }
+        ));
         assert!(matches!(c(500, json!({"status": "INTERNAL", "details": fcm("INTERNAL")})), Outcome::Retry { .. }));
         assert!(matches!(c(401, json!({"status": "UNAUTHENTICATED"})), Outcome::AuthExpired(_)));
-        assert!(matches!(c(403, json!({"status": "PERMISSION_DENIED", "details": fcm("SENDER_ID_MISMATCH")})), Outcome::Failed(_)));
+        assert!(matches!(
+            c(403, json!({"status": "PERMISSION_DENIED", "details": fcm("SENDER_ID_MISMATCH")})),
+            Outcome::Failed(_)
+        ));
         assert!(matches!(classify(StatusCode::BAD_GATEWAY, b"<html>", None), Outcome::Retry { .. }));
         assert!(matches!(classify(StatusCode::NOT_FOUND, b"<html>", None), Outcome::Failed(_)));
     }

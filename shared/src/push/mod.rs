@@ -20,7 +20,10 @@ pub enum Outcome {
     /// The token is dead: remove it from the devices table.
     Dead(String),
     /// Try again later (429, 5xx, a lost connection, GOAWAY).
-    Retry { reason: String, after: Option<Duration> },
+    Retry {
+        reason: String,
+        after: Option<Duration>,
+    },
     /// The credentials were refused; refresh them and try again once.
     AuthExpired(String),
     /// Give up and record it in `failed.jsonl`.
@@ -29,12 +32,5 @@ pub enum Outcome {
 
 /// Parses a `retry-after` header given in seconds (both providers use seconds).
 pub fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
-    headers
-        .get(http::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
+    headers.get(http::header::RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok().map(Duration::from_secs)
 }

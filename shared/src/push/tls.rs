@@ -26,9 +26,7 @@ pub fn client_config(extra_ca: Option<&Path>) -> Result<Arc<ClientConfig>, TlsEr
         let mut added = 0;
         for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
             let cert = cert.map_err(|e| TlsError::Bad { path: show.clone(), message: e.to_string() })?;
-            roots
-                .add(cert)
-                .map_err(|e| TlsError::Bad { path: show.clone(), message: e.to_string() })?;
+            roots.add(cert).map_err(|e| TlsError::Bad { path: show.clone(), message: e.to_string() })?;
             added += 1;
         }
         if added == 0 {
