@@ -1,0 +1,103 @@
+//! `sendpath`: drives pushbatch's own send path (batch reader, renderer,
+//! APNs and FCM clients) against push-sandbox, for `bench/run`.
+//!
+//! Results go to stdout as one JSON object; logs go to stderr as JSON lines.
+
+mod cpu;
+mod generate;
+mod payload;
+mod send;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "sendpath", about = "pushbatch send-path benchmark driver")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Writes a JSONL batch file: 50/50 iOS / Android, one inline device per user, no dead tokens.
+    Generate {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1_000_000)]
+        users: u64,
+    },
+    /// Prints an APNs provider token (ES256 JWT) signed with a .p8 key.
+    Jwt {
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long, default_value = "PUSHBATCH1")]
+        key_id: String,
+        #[arg(long, default_value = "PUSHBATCHT")]
+        team_id: String,
+    },
+    /// Prints an FCM OAuth access token for a service account (its token_uri decides where from).
+    FcmToken {
+        #[arg(long)]
+        service_account: PathBuf,
+    },
+    /// Writes what the renderer makes of a batch file's first user: the APNs
+    /// payload (for h2load) and the FCM body with `__TOKEN__` for the token.
+    Payload {
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long)]
+        apns_out: PathBuf,
+        #[arg(long)]
+        fcm_out: PathBuf,
+        #[arg(long, default_value = "com.example.app")]
+        topic: String,
+    },
+    /// Sends every user of a batch file and prints the figures as JSON.
+    Send(send::SendArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    shared::logging::init_json();
+    let cli = Cli::parse();
+    // One thread on purpose: the benchmark's question is what one core sends.
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("building the tokio runtime")?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Generate { out, users } => {
+                let bytes = generate::write_file(&out, users).await?;
+                tracing::info!(path = %out.display(), users, bytes, "batch file written");
+                Ok(())
+            }
+            Command::Jwt { key, key_id, team_id } => {
+                let pem = std::fs::read(&key).with_context(|| format!("reading {}", key.display()))?;
+                let signer = shared::push::apns::TokenSigner::new(&pem, &key_id, &team_id)?;
+                println!("{}", signer.token().await?);
+                Ok(())
+            }
+            Command::FcmToken { service_account } => {
+                let json = std::fs::read_to_string(&service_account)
+                    .with_context(|| format!("reading {}", service_account.display()))?;
+                let account = gcp_auth::CustomServiceAccount::from_json(&json)?;
+                let token = gcp_auth::TokenProvider::token(&account, &[shared::push::fcm::SCOPE]).await?;
+                println!("{}", token.as_str());
+                Ok(())
+            }
+            Command::Payload { file, apns_out, fcm_out, topic } => {
+                payload::write(&file, &apns_out, &fcm_out, &topic).await
+            }
+            Command::Send(args) => {
+                let deadline = Duration::from_secs(args.max_seconds);
+                let report = tokio::time::timeout(deadline, send::run(&args))
+                    .await
+                    .with_context(|| format!("the send did not finish within {deadline:?}"))??;
+                println!("{}", serde_json::to_string(&report)?);
+                Ok(())
+            }
+        }
+    })
+}

@@ -1,0 +1,239 @@
+//! send-batch on the local stack: S3 → event plane → cargo lambda watch →
+//! send-batch → push-sandbox, with a chain of several invocations.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use aws_sdk_s3::primitives::ByteStream;
+use pushbatch::seed::{SeedOptions, SeedUser, user_record, write_users};
+use pushbatch_tests::{Stack, StackOptions, eventually};
+use serde_json::{Value, json};
+use shared::jobs::{DynamoJobs, JobRecord, JobRead};
+use shared::report::Summary;
+
+const USERS: u64 = 20_000;
+const CATEGORY: &str = "product-news";
+const JOB_WAIT: Duration = Duration::from_secs(600);
+
+fn seed_options() -> SeedOptions {
+    SeedOptions { users: USERS, dead_fraction: 0.05, opted_out_fraction: 0.03, muted_fraction: 0.0, ..SeedOptions::default() }
+}
+
+fn header(campaign: &str) -> Value {
+    json!({"campaign": campaign, "category": CATEGORY,
+           "notification": {"title": "Hello", "body": "Hi {{name}}", "data": {"deeplink": "app://x"}}})
+}
+
+/// Users `range` of the seeded population; every 1000th carries a name too
+/// long for a 4 KB payload, so its devices fail without being sent.
+fn entry(i: u64, opts: &SeedOptions) -> Value {
+    let id = pushbatch::seed::user_id(i, &opts.prefix);
+    match i {
+        i if i % 1000 == 999 => json!({"user_id": id, "vars": {"name": "x".repeat(5000)}}),
+        i if i % 3 == 0 => json!({"user_id": id, "vars": {"name": format!("user {i}")}}),
+        _ => Value::String(id),
+    }
+}
+
+fn jsonl(campaign: &str, users: std::ops::Range<u64>, opts: &SeedOptions) -> Vec<u8> {
+    let mut out = header(campaign).to_string();
+    for i in users {
+        out.push('\n');
+        out.push_str(&entry(i, opts).to_string());
+    }
+    out.into_bytes()
+}
+
+fn json_file(campaign: &str, users: std::ops::Range<u64>, opts: &SeedOptions) -> Vec<u8> {
+    let mut h = header(campaign);
+    h["users"] = Value::Array(users.map(|i| entry(i, opts)).collect());
+    h.to_string().into_bytes()
+}
+
+struct Harness {
+    stack: Stack,
+    jobs: DynamoJobs,
+}
+
+impl Harness {
+    async fn put(&self, key: &str, body: Vec<u8>) -> anyhow::Result<String> {
+        let out = self.stack.s3().await.put_object().bucket(self.stack.bucket()).key(key).body(ByteStream::from(body)).send().await?;
+        Ok(shared::objects::unquote(out.e_tag().unwrap_or_default()))
+    }
+
+    async fn job_of(&self, key: &str, etag: &str) -> anyhow::Result<JobRecord> {
+        eventually(&format!("a job for {key}"), Duration::from_secs(120), || async {
+            Ok(self.jobs.find_by_object(self.stack.bucket(), key, etag).await?.pop())
+        })
+        .await
+    }
+
+    async fn finished(&self, key: &str, etag: &str) -> anyhow::Result<(JobRecord, Summary)> {
+        let job = self.job_of(key, etag).await?.job_id;
+        let record = eventually(&format!("job {job} to end"), JOB_WAIT, || async {
+            Ok(self.jobs.get(&job).await?.filter(|r| r.status.is_terminal()))
+        })
+        .await?;
+        let summary = self.read(&format!("reports/{job}/summary.json")).await?;
+        Ok((record, serde_json::from_slice(&summary)?))
+    }
+
+    async fn read(&self, key: &str) -> anyhow::Result<Vec<u8>> {
+        let out = self.stack.s3().await.get_object().bucket(self.stack.bucket()).key(key).send().await?;
+        Ok(out.body.collect().await?.into_bytes().to_vec())
+    }
+
+    async fn deliveries(&self) -> anyhow::Result<BTreeMap<String, u64>> {
+        let stats = self.stack.sandbox_stats().await?;
+        Ok(serde_json::from_value(stats["deliveries"].clone()).unwrap_or_default())
+    }
+
+    async fn table_tokens(&self) -> anyhow::Result<BTreeSet<String>> {
+        let dynamo = self.stack.dynamodb().await;
+        let mut tokens = BTreeSet::new();
+        let mut pages = dynamo.scan().table_name(self.stack.var("DEVICES_TABLE")?).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            for item in page?.items() {
+                if let Some(list) = item.get("devices").and_then(|d| d.as_l().ok()) {
+                    for d in list {
+                        if let Some(t) = d.as_m().ok().and_then(|m| m.get("token")).and_then(|t| t.as_s().ok()) {
+                            tokens.insert(t.clone());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(tokens)
+    }
+}
+
+fn targeted(user: &SeedUser, i: u64) -> bool {
+    user.push_enabled && !user.muted_categories.iter().any(|c| c == CATEGORY) && i % 1000 != 999
+}
+
+async fn start() -> anyhow::Result<Harness> {
+    let opts = StackOptions::default()
+        .fn_env("MAX_RUN_SECONDS", 2)
+        .fn_env("PUSH_MAX_ATTEMPTS", 3)
+        .fn_env("PUSH_RETRY_BASE_MS", 5)
+        .fn_env("LEASE_SECONDS", 10);
+    let mut opts = opts;
+    opts.sandbox_args = ["--track-tokens", "--rate-503", "0.04", "--rate-429", "0.02", "--retry-after-secs", "0"]
+        .map(String::from)
+        .to_vec();
+    let stack = Stack::start(opts).await?;
+    let jobs = DynamoJobs::new(stack.dynamodb().await, stack.var("JOBS_TABLE")?);
+    let seeded = write_users(&stack.dynamodb().await, stack.var("DEVICES_TABLE")?, &seed_options(), 16, &indicatif::ProgressBar::hidden()).await?;
+    assert_eq!(seeded.users, USERS);
+    Ok(Harness { stack, jobs })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_batch_on_the_local_stack() -> anyhow::Result<()> {
+    let h = start().await?;
+    let opts = seed_options();
+
+    // 1. The main run: 20k users, dead tokens, injected faults, a chain.
+    let key = "batches/main.jsonl";
+    let etag = h.put(key, jsonl("main", 0..USERS, &opts)).await?;
+    let (record, summary) = h.finished(key, &etag).await?;
+    assert_eq!(summary.status, "done", "{summary:?}");
+    assert!(record.invocations >= 3, "the chain had {} invocations", record.invocations);
+    let c = &summary.counters;
+    c.check_identities().map_err(|b| anyhow::anyhow!("{b:?}"))?;
+    assert_eq!(c.entries, USERS);
+
+    let deliveries = h.deliveries().await?;
+    let failed_text = String::from_utf8(h.read(summary.failed_report.as_deref().expect("a failed.jsonl")).await?)?;
+    let mut failed_tokens = BTreeSet::new();
+    for line in failed_text.lines().skip(1) {
+        let entry: Value = serde_json::from_str(line)?;
+        for d in entry["devices"].as_array().unwrap() {
+            failed_tokens.insert(d["token"].as_str().unwrap().to_owned());
+        }
+    }
+    let mut expected_live = BTreeSet::new();
+    let mut expected_dead = BTreeSet::new();
+    for i in 0..USERS {
+        let user = user_record(i, &opts);
+        for d in &user.devices {
+            if i % 1000 == 999 && user.push_enabled && !user.muted_categories.iter().any(|c| c == CATEGORY) {
+                assert!(failed_tokens.contains(&d.token), "oversized payload for {} must be in failed.jsonl", user.user_id);
+            } else if targeted(&user, i) && d.is_dead() {
+                expected_dead.insert(d.token.clone());
+            } else if targeted(&user, i) {
+                expected_live.insert(d.token.clone());
+            }
+        }
+    }
+    for token in &expected_live {
+        let n = deliveries.get(token).copied().unwrap_or(0);
+        assert!(n == 1 || (n == 0 && failed_tokens.contains(token)), "live token delivered {n} times and not in failed.jsonl");
+    }
+    let delivered: u64 = deliveries.values().sum();
+    assert_eq!(delivered, c.total_devices().delivered, "sandbox deliveries vs summary");
+    assert!(deliveries.keys().all(|t| expected_live.contains(t)), "a push reached a device that should get none");
+    assert_eq!(c.total_devices().failed as usize, failed_tokens.len(), "failed.jsonl holds exactly the failures");
+    let table = h.table_tokens().await?;
+    assert!(expected_dead.iter().all(|t| !table.contains(t)), "dead tokens of targeted users are pruned");
+    assert!(expected_live.iter().all(|t| table.contains(t)), "live tokens stay");
+
+    // 2. A duplicate continuation, delivered after the fact, does nothing.
+    let before = h.deliveries().await?;
+    let dup = json!({"continue": {"job_id": record.job_id, "bucket": record.bucket, "key": record.key,
+                     "etag": record.etag, "offset": 0, "seq": 1}});
+    let out = h
+        .stack
+        .lambda()
+        .await?
+        .invoke()
+        .function_name("send-batch")
+        .payload(aws_sdk_lambda::primitives::Blob::new(dup.to_string()))
+        .send()
+        .await?;
+    let answer: Value = serde_json::from_slice(out.payload().map(|b| b.as_ref()).unwrap_or(b"{}"))?;
+    assert!(answer.to_string().contains("ignored"), "{answer}");
+    assert_eq!(h.deliveries().await?, before);
+
+    // 3. JSON and JSONL of the same users give the same counts.
+    h.stack.sandbox_config(&json!({"rate_503": 0.0, "rate_429": 0.0})).await?;
+    let mut counters = Vec::new();
+    for (key, body) in [("batches/same.json", json_file("same", 0..1500, &opts)), ("batches/same.jsonl", jsonl("same", 0..1500, &opts))] {
+        let etag = h.put(key, body).await?;
+        let (_, s) = h.finished(key, &etag).await?;
+        assert_eq!(s.status, "done");
+        let mut c = s.counters;
+        c.batches = 0;
+        for d in c.devices.values_mut() {
+            d.retries = 0;
+        }
+        counters.push(c);
+    }
+    assert_eq!(counters[0], counters[1]);
+
+    // 4. Malformed JSON at entry 1001: the first 1000 are sent and counted.
+    let mut body = jsonl("broken", 0..1000, &opts);
+    let bad_at = body.len() + 1;
+    body.extend_from_slice(b"\n{\"user_id\": \"u-x\",, }\n\"u-000001\"\n");
+    let etag = h.put("batches/broken.jsonl", body).await?;
+    let (_, s) = h.finished("batches/broken.jsonl", &etag).await?;
+    assert_eq!(s.status, "failed");
+    let reason = s.reason.unwrap_or_default();
+    assert!(reason.contains("line 1002") && reason.contains(&format!("byte {}", bad_at + 18)), "{reason}");
+    assert_eq!(s.counters.entries, 1000);
+
+    // 5. Overwriting the file mid-job aborts that job cleanly.
+    let key = "batches/overwritten.jsonl";
+    let etag = h.put(key, jsonl("over", 0..USERS, &opts)).await?;
+    let job = h.job_of(key, &etag).await?.job_id;
+    eventually("the job to pass its first checkpoint", Duration::from_secs(120), || async {
+        Ok(h.jobs.get(&job).await?.filter(|r| r.counters.entries > 0 || r.status.is_terminal()))
+    })
+    .await?;
+    h.put(key, jsonl("over-2", 0..10, &opts)).await?;
+    let (record, s) = h.finished(key, &etag).await?;
+    assert_eq!(s.status, "aborted", "{:?}", s.reason);
+    assert!(s.reason.unwrap_or_default().contains("changed"));
+    assert!(record.counters.entries < USERS);
+    Ok(())
+}

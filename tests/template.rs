@@ -1,0 +1,131 @@
+//! The local stack is built from the same definitions as template.yaml: the
+//! tables (shared::schema) and the bucket notifications (local/routes.json).
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_norway::Value;
+use shared::schema::ALL_TABLES;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    serde_norway::from_str(&text).unwrap()
+}
+
+fn resources(t: &Value) -> &serde_norway::Mapping {
+    t["Resources"].as_mapping().unwrap()
+}
+
+fn resources_of_type<'a>(t: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
+    resources(t)
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .map(|(k, r)| (k.as_str().unwrap(), r))
+        .collect()
+}
+
+#[test]
+fn tables_match_the_schema() {
+    let t = template();
+    let tables = resources_of_type(&t, "AWS::DynamoDB::Table");
+    assert_eq!(tables.len(), ALL_TABLES.len(), "template tables: {:?}", tables.iter().map(|t| t.0).collect::<Vec<_>>());
+    for def in ALL_TABLES {
+        let table = &t["Resources"][def.logical_id]["Properties"];
+        assert_eq!(table["BillingMode"].as_str(), Some("PAY_PER_REQUEST"), "{}", def.logical_id);
+        assert_eq!(table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(), Some(true));
+        let key = &table["KeySchema"][0];
+        assert_eq!((key["AttributeName"].as_str(), key["KeyType"].as_str()), (Some(def.partition_key), Some("HASH")), "{}", def.logical_id);
+        let gsis: BTreeSet<(String, String)> = table["GlobalSecondaryIndexes"]
+            .as_sequence()
+            .map(|s| {
+                s.iter()
+                    .map(|g| (g["IndexName"].as_str().unwrap().to_owned(), g["KeySchema"][0]["AttributeName"].as_str().unwrap().to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let expected: BTreeSet<(String, String)> =
+            def.indexes.iter().map(|i| (i.name.to_owned(), i.partition_key.to_owned())).collect();
+        assert_eq!(gsis, expected, "{} indexes", def.logical_id);
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Routes {
+    routes: Vec<Route>,
+}
+
+#[derive(serde::Deserialize)]
+struct Route {
+    prefix: String,
+    #[serde(default)]
+    suffix: String,
+    function: String,
+}
+
+/// (prefix, suffix, binary) for every S3 event in the template.
+fn template_routes(t: &Value) -> BTreeSet<(String, String, String)> {
+    let mut out = BTreeSet::new();
+    for (_, f) in resources_of_type(t, "AWS::Serverless::Function") {
+        let binary = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap().to_owned();
+        let Some(events) = f["Properties"]["Events"].as_mapping() else { continue };
+        for (_, e) in events {
+            if e["Type"].as_str() != Some("S3") {
+                continue;
+            }
+            let rules = e["Properties"]["Filter"]["S3Key"]["Rules"].as_sequence().unwrap();
+            let rule = |name: &str| {
+                rules.iter().find(|r| r["Name"].as_str() == Some(name)).and_then(|r| r["Value"].as_str()).unwrap_or("").to_owned()
+            };
+            out.insert((rule("prefix"), rule("suffix"), binary.clone()));
+        }
+    }
+    out
+}
+
+#[test]
+fn event_plane_routes_match_the_bucket_notifications() {
+    let routes: Routes = serde_json::from_str(&std::fs::read_to_string(root().join("local/routes.json")).unwrap()).unwrap();
+    let local: BTreeSet<_> = routes.routes.into_iter().map(|r| (r.prefix, r.suffix, r.function)).collect();
+    assert_eq!(local, template_routes(&template()));
+}
+
+#[test]
+fn every_function_crate_is_in_the_template() {
+    let t = template();
+    let globals = &t["Globals"]["Function"];
+    assert_eq!(globals["Runtime"].as_str(), Some("provided.al2023"));
+    assert_eq!(globals["Architectures"][0].as_str(), Some("arm64"));
+    let declared: BTreeSet<String> = resources_of_type(&t, "AWS::Serverless::Function")
+        .into_iter()
+        .map(|(_, f)| {
+            assert_eq!(f["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"));
+            f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let crates: BTreeSet<String> = std::fs::read_dir(root().join("functions"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(declared, crates);
+}
+
+#[test]
+fn send_batch_may_chain_and_invoke_only_itself() {
+    let t = template();
+    let f = &t["Resources"]["SendBatchFunction"]["Properties"];
+    assert_eq!(f["RecursiveLoop"].as_str(), Some("Allow"));
+    assert_eq!(f["EventInvokeConfig"]["MaximumRetryAttempts"].as_u64(), Some(2));
+    assert_eq!(f["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Type"].as_str(), Some("SQS"));
+    let statements = f["Policies"][0]["Statement"].as_sequence().unwrap();
+    let invoke: Vec<&Value> = statements
+        .iter()
+        .filter(|s| s["Action"].as_sequence().is_some_and(|a| a.iter().any(|x| x.as_str() == Some("lambda:InvokeFunction"))))
+        .collect();
+    assert_eq!(invoke.len(), 1);
+    let resource = serde_norway::to_string(&invoke[0]["Resource"]).unwrap();
+    assert!(resource.contains("${AWS::StackName}-send-batch"), "{resource}");
+}

@@ -1,0 +1,209 @@
+//! `pushbatch send FILE` and `pushbatch status JOB`: upload a batch file,
+//! follow its job to the end, show a job.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow, bail};
+use aws_sdk_s3::primitives::ByteStream;
+use clap::Args;
+use shared::jobs::{DynamoJobs, JobRead, JobRecord};
+use shared::report::Summary;
+use shared::schema::{BUCKET_ENV, DEFAULT_LOCAL_BUCKET, JOBS};
+
+use crate::aws_clients;
+use crate::env_file::EnvMap;
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// A .json, .jsonl or .ndjson batch file
+    pub file: PathBuf,
+    /// Object name under batches/ [default: the file's name]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Upload and return without following the job
+    #[arg(long)]
+    pub no_follow: bool,
+    /// Give up following after this many seconds
+    #[arg(long, default_value_t = 3600)]
+    pub timeout: u64,
+    /// Print the summary as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The job id (as printed by `send`, and the folder under reports/)
+    pub job: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The clients these commands need, from the layered environment.
+pub struct Jobs {
+    pub s3: aws_sdk_s3::Client,
+    pub jobs: DynamoJobs,
+    pub bucket: String,
+}
+
+impl Jobs {
+    pub async fn from_env(env: &EnvMap) -> Self {
+        let sdk = aws_clients::sdk_config(env).await;
+        Self {
+            s3: aws_clients::s3(&sdk, env),
+            jobs: DynamoJobs::new(aws_clients::dynamodb(&sdk, env), env.get_or(JOBS.env, JOBS.default_name)),
+            bucket: env.get_or(BUCKET_ENV, DEFAULT_LOCAL_BUCKET).to_string(),
+        }
+    }
+
+    /// Uploads under `batches/`; returns the key and the ETag S3 gave it.
+    pub async fn upload(&self, file: &Path, name: Option<&str>) -> anyhow::Result<(String, String)> {
+        let name = match name {
+            Some(n) => n.to_owned(),
+            None => file.file_name().and_then(|n| n.to_str()).ok_or_else(|| anyhow!("{} has no file name", file.display()))?.to_owned(),
+        };
+        let key = format!("batches/{name}");
+        let body = ByteStream::from_path(file).await.with_context(|| format!("reading {}", file.display()))?;
+        let out = self
+            .s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| anyhow!("uploading to s3://{}/{key}: {}", self.bucket, aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        let etag = shared::objects::unquote(out.e_tag().unwrap_or_default());
+        Ok((key, etag))
+    }
+
+    /// Follows the job of one uploaded file until it ends; returns its summary.
+    pub async fn follow(&self, key: &str, etag: &str, total_bytes: u64, timeout: Duration, show: bool) -> anyhow::Result<Summary> {
+        let bar = crate::progress::bytes(show, total_bytes);
+        bar.set_message("waiting for send-batch to pick the file up");
+        let started = Instant::now();
+        loop {
+            if started.elapsed() > timeout {
+                bail!("gave up after {timeout:?}; the job may still be running");
+            }
+            let mut found = self.jobs.find_by_object(&self.bucket, key, etag).await?;
+            found.sort_by_key(|r| r.started_at_ms);
+            match found.pop() {
+                None if started.elapsed() > Duration::from_secs(60) => {
+                    bail!("no job started for s3://{}/{key} within a minute: is the bucket notification (or the local event plane) running?", self.bucket)
+                }
+                None => {}
+                Some(r) => {
+                    bar.set_position(r.offset);
+                    bar.set_message(progress_line(&r));
+                    if r.status.is_terminal() {
+                        bar.finish_and_clear();
+                        return self.summary(&r.job_id).await;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    pub async fn summary(&self, job: &str) -> anyhow::Result<Summary> {
+        let key = format!("reports/{job}/summary.json");
+        let out = self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .send()
+            .await
+            .map_err(|e| anyhow!("reading s3://{}/{key}: {}", self.bucket, aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        let bytes = out.body.collect().await.context("reading the summary")?.into_bytes();
+        serde_json::from_slice(&bytes).context("parsing the summary")
+    }
+}
+
+fn progress_line(r: &JobRecord) -> String {
+    let d = r.counters.total_devices();
+    format!(
+        "{} · link {} · {} users · {} delivered · {} pruned · {} failed",
+        r.job_id, r.seq, r.counters.entries, d.delivered, d.pruned, d.failed
+    )
+}
+
+/// A summary for people.
+pub fn print_summary(s: &Summary) {
+    let c = &s.counters;
+    println!("job {} {}{}", s.job_id, s.status, s.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default());
+    println!("  file          s3://{}/{} ({})", s.bucket, s.key, s.etag);
+    if let Some(campaign) = &s.campaign {
+        let variant = s.variant.as_ref().map(|v| format!(", variant {v}")).unwrap_or_default();
+        println!("  campaign      {campaign}{variant}");
+    }
+    println!("  entries       {} = {} valid + {} invalid {:?}", c.entries, c.valid_users, c.invalid_entries, c.invalid_by_reason);
+    println!(
+        "  valid users   {} = {} targeted + {} opted out {:?} + {} without devices",
+        c.valid_users, c.targeted_users, c.opted_out, c.opted_out_by_reason, c.no_devices
+    );
+    println!("  devices       attempted  delivered  pruned  failed  retries");
+    for (platform, d) in &c.devices {
+        println!("    {:<11} {:>9}  {:>9}  {:>6}  {:>6}  {:>7}", platform.as_str(), d.attempted, d.delivered, d.pruned, d.failed, d.retries);
+    }
+    println!(
+        "  time          {:.1}s wall, {:.1}s sending, {} invocations, {:.0} sends/s",
+        s.duration_ms as f64 / 1000.0,
+        s.busy_ms as f64 / 1000.0,
+        s.invocations,
+        s.sends_per_second
+    );
+    if let Some(failed) = &s.failed_report {
+        println!("  failures      s3://{}/{failed} (copy it into batches/ to re-drive)", s.bucket);
+    }
+    match c.check_identities() {
+        Ok(()) => println!("  accounting    every identity holds"),
+        Err(broken) => println!("  accounting    BROKEN: {}", broken.join("; ")),
+    }
+}
+
+pub async fn send(env: &EnvMap, args: SendArgs) -> anyhow::Result<ExitCode> {
+    // Refuse a broken file before it reaches the bucket.
+    let v = crate::validate::validate(&args.file, 0).await?;
+    if let Some(e) = v.notification_error {
+        bail!("{}: {e}", args.file.display());
+    }
+    let jobs = Jobs::from_env(env).await;
+    let size = std::fs::metadata(&args.file).map(|m| m.len()).unwrap_or(0);
+    let (key, etag) = jobs.upload(&args.file, args.name.as_deref()).await?;
+    eprintln!("uploaded s3://{}/{key} ({} users, etag {etag})", jobs.bucket, v.counts.entries);
+    if args.no_follow {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let summary = jobs.follow(&key, &etag, size, Duration::from_secs(args.timeout), !args.json).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print_summary(&summary);
+    }
+    Ok(if summary.status == "done" { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+pub async fn status(env: &EnvMap, args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let jobs = Jobs::from_env(env).await;
+    let Some(r) = jobs.jobs.get(&args.job).await? else {
+        bail!("no job {} in the jobs table", args.job);
+    };
+    if r.status.is_terminal() {
+        let summary = jobs.summary(&r.job_id).await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+        } else {
+            print_summary(&summary);
+        }
+    } else if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!("job {} running: {}", r.job_id, progress_line(&r));
+        println!("  file s3://{}/{} at byte {}, {} invocations so far", r.bucket, r.key, r.offset, r.invocations);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,22 @@
+//! The `pushbatch` command line as a library: each command group is a
+//! module with its clap arguments and a `run` function, so the binary stays
+//! a thin dispatcher and tests call the same code.
+//!
+//! - [`local`]: the local stack (`local up|down|status`), also used by the
+//!   integration tests' harness.
+//! - [`seed`]: synthetic users in the devices table.
+//! - [`jobs`]: `send` (upload and follow) and `status`; [`validate`]: offline
+//!   checks of a batch file; [`demo`]: the main job on the local stack.
+//! - [`context`] and [`env_file`]: repository root, state directory and the
+//!   layered environment every command reads.
+
+pub mod aws_clients;
+pub mod context;
+pub mod demo;
+pub mod env_file;
+pub mod jobs;
+pub mod local;
+pub mod progress;
+pub mod seed;
+pub mod table;
+pub mod validate;

@@ -1,0 +1,70 @@
+//! `pushbatch`: dispatches to the library's command groups.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use pushbatch::context::{Context, GlobalArgs};
+use pushbatch::local::cli::LocalCommand;
+use pushbatch::seed::cli::SeedArgs;
+
+#[derive(Debug, Parser)]
+#[command(name = "pushbatch", version, about = "pushbatch: send batch push notifications, and run the local stack")]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The local stack (emulators, push sandbox, event plane, watch)
+    #[command(subcommand)]
+    Local(LocalCommand),
+    /// Write synthetic users and devices into the devices table
+    Seed(SeedArgs),
+    /// Upload a batch file to batches/, follow its job, print the summary
+    Send(pushbatch::jobs::SendArgs),
+    /// Show a job's progress or its summary
+    Status(pushbatch::jobs::StatusArgs),
+    /// Check a batch file offline: counts, invalid entries, malformed JSON
+    Validate(pushbatch::validate::ValidateArgs),
+    /// The main job on the local stack: up, seed, send, check against the sandbox
+    Demo(pushbatch::demo::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let ctx = Context::resolve(&cli.global)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        Ok(match cli.command {
+            Command::Local(command) => pushbatch::local::cli::run(command, &ctx).await?,
+            Command::Seed(args) => pushbatch::seed::cli::run(args, &ctx).await?,
+            Command::Send(args) => pushbatch::jobs::send(&ctx.env()?, args).await?,
+            Command::Status(args) => pushbatch::jobs::status(&ctx.env()?, args).await?,
+            Command::Validate(args) => pushbatch::validate::run(args).await?,
+            Command::Demo(args) => pushbatch::demo::run(args, &ctx).await?,
+        })
+    })
+}
+
+/// JSON logs on stderr; quiet by default (`RUST_LOG=info` shows each step),
+/// because stdout carries the command's own output.
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
