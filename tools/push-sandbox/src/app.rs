@@ -1,0 +1,51 @@
+//! State shared by every connection of both listeners.
+
+use serde::Serialize;
+
+use crate::apns::ProviderTokenVerifier;
+use crate::dead::DeadRule;
+use crate::fcm::MessageIds;
+use crate::knobs::{KnobValues, Knobs};
+use crate::oauth::TokenEndpoint;
+use crate::stats::Stats;
+
+pub struct App {
+    pub knobs: Knobs,
+    pub stats: Stats,
+    pub dead: DeadRule,
+    pub apns: ProviderTokenVerifier,
+    pub oauth: TokenEndpoint,
+    pub fcm_project: String,
+    pub fcm_ids: MessageIds,
+    pub fixed: FixedSettings,
+}
+
+/// Settings that cannot change while running; shown by `GET /config` next to the knobs.
+#[derive(Debug, Clone, Serialize)]
+pub struct FixedSettings {
+    pub max_streams: u32,
+    pub dead_prefix: String,
+    pub dead_tokens_listed: usize,
+    pub apns_key_id: String,
+    pub apns_team_id: String,
+    pub fcm_project: String,
+}
+
+/// The JSON of `GET /config`: the live knobs at the top level (the same names
+/// `POST /config` takes) plus the fixed settings under "fixed".
+#[derive(Debug, Serialize)]
+pub struct ConfigView<'a> {
+    #[serde(flatten)]
+    pub knobs: KnobValues,
+    pub fixed: &'a FixedSettings,
+}
+
+impl App {
+    pub fn is_dead(&self, token: &str) -> bool {
+        self.dead.is_dead(token, self.knobs.dead_fraction())
+    }
+
+    pub fn config_view(&self) -> ConfigView<'_> {
+        ConfigView { knobs: self.knobs.values(), fixed: &self.fixed }
+    }
+}

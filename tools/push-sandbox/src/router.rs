@@ -1,0 +1,86 @@
+//! Routes shared by both listeners: the provider APIs and the control endpoints.
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use hyper::body::Incoming;
+
+use crate::apns::{self, ApnsReason};
+use crate::app::App;
+use crate::fcm;
+use crate::http_util::{self, Resp};
+use crate::knobs::KnobPatch;
+use crate::oauth;
+use crate::stats::Counter;
+
+const MAX_CONTROL_BODY: usize = 64 * 1024;
+
+pub async fn route(app: &App, req: Request<Incoming>) -> Resp {
+    let path = req.uri().path();
+    if path.starts_with(apns::PATH_PREFIX) || path == "/3/device" {
+        return apns::handle(app, req).await;
+    }
+    if path.starts_with("/3/") {
+        app.stats.add(Counter::ApnsRequests);
+        app.stats.add(Counter::ApnsRejected(ApnsReason::BadPath));
+        let reason = ApnsReason::BadPath;
+        return http_util::json(reason.status(), Bytes::from_static(reason.body().as_bytes()));
+    }
+    // The non-APNs handlers are boxed: every request's future is as large as the
+    // largest branch and is moved on each spawn, so keeping the APNs path small pays.
+    if fcm::project_of(path).is_some() {
+        return Box::pin(fcm::handle(app, req)).await;
+    }
+    match path {
+        "/token" => Box::pin(oauth::handle(app, req)).await,
+        "/health" => http_util::text(StatusCode::OK, "ok"),
+        "/stats" if req.method() == Method::GET => {
+            let snap = app.stats.snapshot(app.knobs.track_tokens());
+            json_of(&snap)
+        }
+        "/stats/reset" if req.method() == Method::POST => {
+            app.stats.reset();
+            tracing::info!("stats reset");
+            http_util::json(StatusCode::OK, Bytes::from_static(br#"{"reset":true}"#))
+        }
+        "/config" if req.method() == Method::GET => json_of(&app.config_view()),
+        "/config" if req.method() == Method::POST => Box::pin(update_config(app, req)).await,
+        "/stats" | "/stats/reset" | "/config" => {
+            http_util::control_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+        }
+        _ if path.starts_with("/v1/") => {
+            app.stats.add(Counter::FcmRequests);
+            app.stats.add(Counter::FcmRejected(fcm::FcmCode::NotFound));
+            let code = fcm::FcmCode::NotFound;
+            http_util::json(code.status(), code.body(code.default_message()))
+        }
+        _ => http_util::control_error(StatusCode::NOT_FOUND, "no such route"),
+    }
+}
+
+fn json_of(value: &impl serde::Serialize) -> Resp {
+    match serde_json::to_vec(value) {
+        Ok(body) => http_util::json(StatusCode::OK, body),
+        Err(e) => http_util::control_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+async fn update_config(app: &App, req: Request<Incoming>) -> Resp {
+    let (parts, body) = req.into_parts();
+    let bytes = match http_util::read_limited(&parts.headers, body, MAX_CONTROL_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            return http_util::control_error(StatusCode::BAD_REQUEST, "body too large or unreadable");
+        }
+    };
+    let patch: KnobPatch = match serde_json::from_slice(&bytes) {
+        Ok(p) => p,
+        Err(e) => return http_util::control_error(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    match app.knobs.apply(&patch) {
+        Ok(values) => {
+            tracing::info!(knobs = ?values, "config updated");
+            json_of(&app.config_view())
+        }
+        Err(e) => http_util::control_error(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
+}
