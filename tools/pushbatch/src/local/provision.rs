@@ -3,7 +3,8 @@
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TableStatus,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TableStatus,
 };
 use shared::schema::{ALL_TABLES, TableDef};
 
@@ -55,24 +56,38 @@ async fn ensure_table(
     let created = match dynamodb.describe_table().table_name(name).send().await {
         Ok(_) => false,
         Err(e) if e.as_service_error().is_some_and(|se| se.is_resource_not_found_exception()) => {
-            let attribute = AttributeDefinition::builder()
-                .attribute_name(table.partition_key)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .map_err(|e| provision_err(e.to_string()))?;
-            let key = KeySchemaElement::builder()
-                .attribute_name(table.partition_key)
-                .key_type(KeyType::Hash)
-                .build()
-                .map_err(|e| provision_err(e.to_string()))?;
-            let result = dynamodb
+            let string_attribute = |name: &str| {
+                AttributeDefinition::builder()
+                    .attribute_name(name)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .map_err(|e| provision_err(e.to_string()))
+            };
+            let hash_key = |name: &str| {
+                KeySchemaElement::builder()
+                    .attribute_name(name)
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .map_err(|e| provision_err(e.to_string()))
+            };
+            let mut request = dynamodb
                 .create_table()
                 .table_name(name)
                 .billing_mode(BillingMode::PayPerRequest)
-                .attribute_definitions(attribute)
-                .key_schema(key)
-                .send()
-                .await;
+                .attribute_definitions(string_attribute(table.partition_key)?)
+                .key_schema(hash_key(table.partition_key)?);
+            // The same global secondary indexes as template.yaml.
+            for index in table.indexes {
+                request = request.attribute_definitions(string_attribute(index.partition_key)?).global_secondary_indexes(
+                    GlobalSecondaryIndex::builder()
+                        .index_name(index.name)
+                        .key_schema(hash_key(index.partition_key)?)
+                        .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                        .build()
+                        .map_err(|e| provision_err(e.to_string()))?,
+                );
+            }
+            let result = request.send().await;
             match result {
                 Ok(_) => true,
                 Err(e) if e.as_service_error().is_some_and(|se| se.is_resource_in_use_exception()) => false,
