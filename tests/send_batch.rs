@@ -8,7 +8,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use pushbatch::seed::{SeedOptions, SeedUser, user_record, write_users};
 use pushbatch_tests::{Stack, StackOptions, eventually};
 use serde_json::{Value, json};
-use shared::jobs::{DynamoJobs, JobRecord, JobRead};
+use shared::jobs::{DynamoJobs, JobRead, JobRecord};
 use shared::report::Summary;
 
 const USERS: u64 = 20_000;
@@ -16,7 +16,13 @@ const CATEGORY: &str = "product-news";
 const JOB_WAIT: Duration = Duration::from_secs(600);
 
 fn seed_options() -> SeedOptions {
-    SeedOptions { users: USERS, dead_fraction: 0.05, opted_out_fraction: 0.03, muted_fraction: 0.0, ..SeedOptions::default() }
+    SeedOptions {
+        users: USERS,
+        dead_fraction: 0.05,
+        opted_out_fraction: 0.03,
+        muted_fraction: 0.0,
+        ..SeedOptions::default()
+    }
 }
 
 fn header(campaign: &str) -> Value {
@@ -57,7 +63,16 @@ struct Harness {
 
 impl Harness {
     async fn put(&self, key: &str, body: Vec<u8>) -> anyhow::Result<String> {
-        let out = self.stack.s3().await.put_object().bucket(self.stack.bucket()).key(key).body(ByteStream::from(body)).send().await?;
+        let out = self
+            .stack
+            .s3()
+            .await
+            .put_object()
+            .bucket(self.stack.bucket())
+            .key(key)
+            .body(ByteStream::from(body))
+            .send()
+            .await?;
         Ok(shared::objects::unquote(out.e_tag().unwrap_or_default()))
     }
 
@@ -123,7 +138,14 @@ async fn start() -> anyhow::Result<Harness> {
         .to_vec();
     let stack = Stack::start(opts).await?;
     let jobs = DynamoJobs::new(stack.dynamodb().await, stack.var("JOBS_TABLE")?);
-    let seeded = write_users(&stack.dynamodb().await, stack.var("DEVICES_TABLE")?, &seed_options(), 16, &indicatif::ProgressBar::hidden()).await?;
+    let seeded = write_users(
+        &stack.dynamodb().await,
+        stack.var("DEVICES_TABLE")?,
+        &seed_options(),
+        16,
+        &indicatif::ProgressBar::hidden(),
+    )
+    .await?;
     assert_eq!(seeded.users, USERS);
     Ok(Harness { stack, jobs })
 }
@@ -158,7 +180,11 @@ async fn send_batch_on_the_local_stack() -> anyhow::Result<()> {
         let user = user_record(i, &opts);
         for d in &user.devices {
             if i % 1000 == 999 && user.push_enabled && !user.muted_categories.iter().any(|c| c == CATEGORY) {
-                assert!(failed_tokens.contains(&d.token), "oversized payload for {} must be in failed.jsonl", user.user_id);
+                assert!(
+                    failed_tokens.contains(&d.token),
+                    "oversized payload for {} must be in failed.jsonl",
+                    user.user_id
+                );
             } else if targeted(&user, i) && d.is_dead() {
                 expected_dead.insert(d.token.clone());
             } else if targeted(&user, i) {
@@ -168,7 +194,10 @@ async fn send_batch_on_the_local_stack() -> anyhow::Result<()> {
     }
     for token in &expected_live {
         let n = deliveries.get(token).copied().unwrap_or(0);
-        assert!(n == 1 || (n == 0 && failed_tokens.contains(token)), "live token delivered {n} times and not in failed.jsonl");
+        assert!(
+            n == 1 || (n == 0 && failed_tokens.contains(token)),
+            "live token delivered {n} times and not in failed.jsonl"
+        );
     }
     let delivered: u64 = deliveries.values().sum();
     assert_eq!(delivered, c.total_devices().delivered, "sandbox deliveries vs summary");
@@ -198,7 +227,10 @@ async fn send_batch_on_the_local_stack() -> anyhow::Result<()> {
     // 3. JSON and JSONL of the same users give the same counts.
     h.stack.sandbox_config(&json!({"rate_503": 0.0, "rate_429": 0.0})).await?;
     let mut counters = Vec::new();
-    for (key, body) in [("batches/same.json", json_file("same", 0..1500, &opts)), ("batches/same.jsonl", jsonl("same", 0..1500, &opts))] {
+    for (key, body) in [
+        ("batches/same.json", json_file("same", 0..1500, &opts)),
+        ("batches/same.jsonl", jsonl("same", 0..1500, &opts)),
+    ] {
         let etag = h.put(key, body).await?;
         let (_, s) = h.finished(key, &etag).await?;
         assert_eq!(s.status, "done");

@@ -38,12 +38,22 @@ fn tables_match_the_schema() {
         assert_eq!(table["BillingMode"].as_str(), Some("PAY_PER_REQUEST"), "{}", def.logical_id);
         assert_eq!(table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"].as_bool(), Some(true));
         let key = &table["KeySchema"][0];
-        assert_eq!((key["AttributeName"].as_str(), key["KeyType"].as_str()), (Some(def.partition_key), Some("HASH")), "{}", def.logical_id);
+        assert_eq!(
+            (key["AttributeName"].as_str(), key["KeyType"].as_str()),
+            (Some(def.partition_key), Some("HASH")),
+            "{}",
+            def.logical_id
+        );
         let gsis: BTreeSet<(String, String)> = table["GlobalSecondaryIndexes"]
             .as_sequence()
             .map(|s| {
                 s.iter()
-                    .map(|g| (g["IndexName"].as_str().unwrap().to_owned(), g["KeySchema"][0]["AttributeName"].as_str().unwrap().to_owned()))
+                    .map(|g| {
+                        (
+                            g["IndexName"].as_str().unwrap().to_owned(),
+                            g["KeySchema"][0]["AttributeName"].as_str().unwrap().to_owned(),
+                        )
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -78,7 +88,12 @@ fn template_routes(t: &Value) -> BTreeSet<(String, String, String)> {
             }
             let rules = e["Properties"]["Filter"]["S3Key"]["Rules"].as_sequence().unwrap();
             let rule = |name: &str| {
-                rules.iter().find(|r| r["Name"].as_str() == Some(name)).and_then(|r| r["Value"].as_str()).unwrap_or("").to_owned()
+                rules
+                    .iter()
+                    .find(|r| r["Name"].as_str() == Some(name))
+                    .and_then(|r| r["Value"].as_str())
+                    .unwrap_or("")
+                    .to_owned()
             };
             out.insert((rule("prefix"), rule("suffix"), binary.clone()));
         }
@@ -88,7 +103,8 @@ fn template_routes(t: &Value) -> BTreeSet<(String, String, String)> {
 
 #[test]
 fn event_plane_routes_match_the_bucket_notifications() {
-    let routes: Routes = serde_json::from_str(&std::fs::read_to_string(root().join("local/routes.json")).unwrap()).unwrap();
+    let routes: Routes =
+        serde_json::from_str(&std::fs::read_to_string(root().join("local/routes.json")).unwrap()).unwrap();
     let local: BTreeSet<_> = routes.routes.into_iter().map(|r| (r.prefix, r.suffix, r.function)).collect();
     assert_eq!(local, template_routes(&template()));
 }
@@ -123,7 +139,9 @@ fn send_batch_may_chain_and_invoke_only_itself() {
     let statements = f["Policies"][0]["Statement"].as_sequence().unwrap();
     let invoke: Vec<&Value> = statements
         .iter()
-        .filter(|s| s["Action"].as_sequence().is_some_and(|a| a.iter().any(|x| x.as_str() == Some("lambda:InvokeFunction"))))
+        .filter(|s| {
+            s["Action"].as_sequence().is_some_and(|a| a.iter().any(|x| x.as_str() == Some("lambda:InvokeFunction")))
+        })
         .collect();
     assert_eq!(invoke.len(), 1);
     let resource = serde_norway::to_string(&invoke[0]["Resource"]).unwrap();

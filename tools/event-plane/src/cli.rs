@@ -44,12 +44,7 @@ pub struct Cli {
     pub retries: u32,
 
     /// Delay before each retry, in ms; the last value repeats.
-    #[arg(
-        long,
-        env = "EVENT_PLANE_RETRY_DELAYS_MS",
-        value_delimiter = ',',
-        default_value = "1000,2000"
-    )]
+    #[arg(long, env = "EVENT_PLANE_RETRY_DELAYS_MS", value_delimiter = ',', default_value = "1000,2000")]
     pub retry_delays_ms: Vec<u64>,
 
     /// Deliveries in flight at once, across all functions.
@@ -72,11 +67,7 @@ impl Cli {
             lambda_upstream: self.lambda_upstream,
             state_dir: self.state_dir,
             retries: self.retries,
-            retry_delays: self
-                .retry_delays_ms
-                .into_iter()
-                .map(Duration::from_millis)
-                .collect(),
+            retry_delays: self.retry_delays_ms.into_iter().map(Duration::from_millis).collect(),
             max_concurrency: usize::try_from(self.max_concurrency).unwrap_or(usize::MAX),
             region: self.region,
         })

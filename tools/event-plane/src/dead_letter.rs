@@ -26,8 +26,7 @@ pub struct DeadLetterRecord<'a> {
 }
 
 pub fn payload_value(payload: &[u8]) -> Value {
-    serde_json::from_slice(payload)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(payload).into_owned()))
+    serde_json::from_slice(payload).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(payload).into_owned()))
 }
 
 #[derive(Debug)]
@@ -39,10 +38,7 @@ pub struct DeadLetters {
 
 impl DeadLetters {
     pub fn new(state_dir: &Path) -> Self {
-        DeadLetters {
-            path: state_dir.join(FILE_NAME),
-            write_lock: Mutex::new(()),
-        }
+        DeadLetters { path: state_dir.join(FILE_NAME), write_lock: Mutex::new(()) }
     }
 
     pub fn path(&self) -> &Path {
@@ -53,11 +49,7 @@ impl DeadLetters {
         let mut line = serde_json::to_vec(record)?;
         line.push(b'\n');
         let _guard = self.write_lock.lock().await;
-        let mut file = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .await?;
+        let mut file = tokio::fs::OpenOptions::new().create(true).append(true).open(&self.path).await?;
         file.write_all(&line).await?;
         // tokio's File completes writes in the background; flush so the line is
         // on disk before the attempt counts as finished.

@@ -53,11 +53,7 @@ impl RetryPolicy {
     /// the last listed delay repeats when there are more retries than delays.
     pub fn delay_after(&self, attempt: u32) -> Duration {
         let index = usize::try_from(attempt.saturating_sub(1)).unwrap_or(usize::MAX);
-        self.delays
-            .get(index)
-            .or(self.delays.last())
-            .copied()
-            .unwrap_or(Duration::ZERO)
+        self.delays.get(index).or(self.delays.last()).copied().unwrap_or(Duration::ZERO)
     }
 }
 
@@ -121,8 +117,7 @@ impl Deliverer {
             self.queue.finish();
         } else if outcome.retryable() && attempt <= self.policy.retries {
             job.attempts_made = attempt;
-            self.queue
-                .retry_later(job, self.policy.delay_after(attempt));
+            self.queue.retry_later(job, self.policy.delay_after(attempt));
         } else {
             self.dead_letter(&job, attempt, &outcome).await;
             self.queue.finish();
@@ -199,10 +194,8 @@ impl Deliverer {
             Err(e) => return connection_error("upstream request failed", &e),
         };
         let status = response.status();
-        let function_error = response
-            .headers()
-            .get("x-amz-function-error")
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let function_error =
+            response.headers().get("x-amz-function-error").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
 
         // Read the whole response: a reset half-way means the function crashed.
         let mut body = response.into_body();
@@ -229,11 +222,7 @@ impl Deliverer {
             };
         }
         let (class, label) = if status.is_success() {
-            return Outcome {
-                status: AttemptStatus::Ok,
-                http_status,
-                error: None,
-            };
+            return Outcome { status: AttemptStatus::Ok, http_status, error: None };
         } else if status.is_server_error() {
             (AttemptStatus::ServerError, "upstream error")
         } else if status.as_u16() == 429 {
@@ -241,11 +230,7 @@ impl Deliverer {
         } else {
             (AttemptStatus::Rejected, "rejected")
         };
-        Outcome {
-            status: class,
-            http_status,
-            error: Some(format!("{label}: HTTP {}: {detail}", status.as_u16())),
-        }
+        Outcome { status: class, http_status, error: Some(format!("{label}: HTTP {}: {detail}", status.as_u16())) }
     }
 }
 
@@ -268,27 +253,17 @@ mod tests {
 
     #[test]
     fn delays_repeat_the_last_one() {
-        let policy = RetryPolicy {
-            retries: 4,
-            delays: vec![Duration::from_millis(10), Duration::from_millis(20)],
-        };
+        let policy = RetryPolicy { retries: 4, delays: vec![Duration::from_millis(10), Duration::from_millis(20)] };
         assert_eq!(policy.delay_after(1), Duration::from_millis(10));
         assert_eq!(policy.delay_after(2), Duration::from_millis(20));
         assert_eq!(policy.delay_after(3), Duration::from_millis(20));
-        let none = RetryPolicy {
-            retries: 1,
-            delays: vec![],
-        };
+        let none = RetryPolicy { retries: 1, delays: vec![] };
         assert_eq!(none.delay_after(1), Duration::ZERO);
     }
 
     #[test]
     fn only_rejections_and_success_are_final() {
-        let o = |status| Outcome {
-            status,
-            http_status: None,
-            error: None,
-        };
+        let o = |status| Outcome { status, http_status: None, error: None };
         assert!(!o(AttemptStatus::Ok).retryable());
         assert!(!o(AttemptStatus::Rejected).retryable());
         assert!(o(AttemptStatus::FunctionError).retryable());

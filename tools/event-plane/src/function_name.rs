@@ -13,25 +13,8 @@ pub fn plain_function_name(segment: &str) -> Option<String> {
     let decoded = percent_decode_str(segment).decode_utf8().ok()?;
     let parts: Vec<&str> = decoded.split(':').collect();
     let name = match parts.as_slice() {
-        [
-            "arn",
-            _partition,
-            "lambda",
-            _region,
-            _account,
-            "function",
-            name,
-        ]
-        | [
-            "arn",
-            _partition,
-            "lambda",
-            _region,
-            _account,
-            "function",
-            name,
-            _,
-        ] => *name,
+        ["arn", _partition, "lambda", _region, _account, "function", name]
+        | ["arn", _partition, "lambda", _region, _account, "function", name, _] => *name,
         [_account, "function", name] | [_account, "function", name, _] => *name,
         [name] | [name, _] => *name,
         _ => return None,
@@ -54,24 +37,13 @@ mod tests {
             "arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Asend-batch",
             "arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Asend-batch%3A%24LATEST",
         ] {
-            assert_eq!(
-                plain_function_name(segment).as_deref(),
-                Some("send-batch"),
-                "{segment}"
-            );
+            assert_eq!(plain_function_name(segment).as_deref(), Some("send-batch"), "{segment}");
         }
     }
 
     #[test]
     fn rejects_what_lambda_rejects() {
-        for segment in [
-            "",
-            "a/b",
-            "arn:aws:s3:::bucket",
-            "a:b:c:d:e",
-            "send batch",
-            "%FF",
-        ] {
+        for segment in ["", "a/b", "arn:aws:s3:::bucket", "a:b:c:d:e", "send batch", "%FF"] {
             assert_eq!(plain_function_name(segment), None, "{segment}");
         }
     }

@@ -22,9 +22,7 @@ pub type Body = UnsyncBoxBody<Bytes, BoxError>;
 pub type HttpClient = Client<HttpConnector, Body>;
 
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into())
-        .map_err(|never| match never {})
-        .boxed_unsync()
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
 }
 
 pub fn empty() -> Body {
@@ -50,23 +48,16 @@ pub fn new_client() -> HttpClient {
 pub fn json_response(status: StatusCode, value: &impl Serialize) -> Response<Body> {
     match serde_json::to_vec(value) {
         Ok(bytes) => with_content_type(status, "application/json", bytes),
-        Err(e) => with_content_type(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "text/plain",
-            format!("serialising response: {e}"),
-        ),
+        Err(e) => {
+            with_content_type(StatusCode::INTERNAL_SERVER_ERROR, "text/plain", format!("serialising response: {e}"))
+        }
     }
 }
 
-pub fn with_content_type(
-    status: StatusCode,
-    content_type: &'static str,
-    body: impl Into<Bytes>,
-) -> Response<Body> {
+pub fn with_content_type(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
     let mut resp = Response::new(full(body));
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     resp
 }
 
@@ -112,19 +103,13 @@ pub fn upstream_uri(base: &Uri, path_and_query: &str) -> Result<Uri, http::Error
     if let Some(authority) = base.authority() {
         builder = builder.authority(authority.clone());
     }
-    builder
-        .path_and_query(format!("{prefix}{path_and_query}"))
-        .build()
+    builder.path_and_query(format!("{prefix}{path_and_query}")).build()
 }
 
 /// Decoded `key=value` pairs of a query string (form encoding: `+` is a space).
 pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
     query
-        .map(|q| {
-            form_urlencoded::parse(q.as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect()
-        })
+        .map(|q| form_urlencoded::parse(q.as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
         .unwrap_or_default()
 }
 
@@ -136,10 +121,7 @@ mod tests {
     fn upstream_uri_keeps_encoding_and_prefix() {
         let base: Uri = "http://127.0.0.1:9000".parse().unwrap();
         let uri = upstream_uri(&base, "/b/a%20b%2Bc?x-id=PutObject").unwrap();
-        assert_eq!(
-            uri.to_string(),
-            "http://127.0.0.1:9000/b/a%20b%2Bc?x-id=PutObject"
-        );
+        assert_eq!(uri.to_string(), "http://127.0.0.1:9000/b/a%20b%2Bc?x-id=PutObject");
 
         let base: Uri = "http://127.0.0.1:9000/s3/".parse().unwrap();
         let uri = upstream_uri(&base, "/b/k").unwrap();
@@ -149,15 +131,9 @@ mod tests {
     #[test]
     fn hop_by_hop_headers_are_removed() {
         let mut h = HeaderMap::new();
-        h.insert(
-            header::CONNECTION,
-            HeaderValue::from_static("keep-alive, x-hop"),
-        );
+        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-hop"));
         h.insert("x-hop", HeaderValue::from_static("1"));
-        h.insert(
-            header::TRANSFER_ENCODING,
-            HeaderValue::from_static("chunked"),
-        );
+        h.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
         h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:1"));
         h.insert("x-amz-date", HeaderValue::from_static("20240101T000000Z"));
         strip_hop_by_hop(&mut h);
@@ -173,11 +149,7 @@ mod tests {
         let pairs = query_pairs(Some("bucket=b&key=a%20b+c&uploadId"));
         assert_eq!(
             pairs,
-            vec![
-                ("bucket".into(), "b".into()),
-                ("key".into(), "a b c".into()),
-                ("uploadId".into(), "".into())
-            ]
+            vec![("bucket".into(), "b".into()), ("key".into(), "a b c".into()), ("uploadId".into(), "".into())]
         );
     }
 }

@@ -14,8 +14,7 @@ use serde_json::json;
 use crate::delivery::{error_chain, invoke_path};
 use crate::function_name::plain_function_name;
 use crate::http::{
-    Body, HttpClient, json_response, query_pairs, status_only, streamed, strip_hop_by_hop,
-    upstream_uri,
+    Body, HttpClient, json_response, query_pairs, status_only, streamed, strip_hop_by_hop, upstream_uri,
 };
 use crate::queue::{Job, Queue};
 use crate::s3_notify::Notifier;
@@ -35,28 +34,15 @@ pub struct LambdaApi {
 }
 
 impl LambdaApi {
-    pub async fn handle(
-        self: Arc<Self>,
-        req: Request<Incoming>,
-        _peer: SocketAddr,
-    ) -> Response<Body> {
+    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
         let path = req.uri().path().to_owned();
         match (req.method(), path.as_str()) {
-            (&Method::GET, "/_plane/health") => {
-                json_response(StatusCode::OK, &json!({"status": "ok"}))
-            }
+            (&Method::GET, "/_plane/health") => json_response(StatusCode::OK, &json!({"status": "ok"})),
             (&Method::GET, "/_plane/stats") => {
                 let counts = self.queue.counts();
-                json_response(
-                    StatusCode::OK,
-                    &self
-                        .stats
-                        .snapshot(counts.queued, counts.in_flight, counts.paused),
-                )
+                json_response(StatusCode::OK, &self.stats.snapshot(counts.queued, counts.in_flight, counts.paused))
             }
-            (&Method::GET, "/_plane/invocations") => {
-                json_response(StatusCode::OK, &self.stats.invocations())
-            }
+            (&Method::GET, "/_plane/invocations") => json_response(StatusCode::OK, &self.stats.invocations()),
             (&Method::POST, "/_plane/pause") => {
                 self.queue.pause();
                 tracing::info!("queue paused");
@@ -78,17 +64,9 @@ impl LambdaApi {
 
     fn redeliver(&self, query: Option<&str>) -> Response<Body> {
         let pairs = query_pairs(query);
-        let get = |name: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-        };
+        let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
         let (Some(bucket), Some(key)) = (get("bucket"), get("key")) else {
-            return json_response(
-                StatusCode::BAD_REQUEST,
-                &json!({"message": "redeliver-s3 needs ?bucket=B&key=K"}),
-            );
+            return json_response(StatusCode::BAD_REQUEST, &json!({"message": "redeliver-s3 needs ?bucket=B&key=K"}));
         };
         let count = self.notifier.redeliver(bucket, key);
         if count == 0 {
@@ -109,15 +87,11 @@ impl LambdaApi {
                 &format!("{segment:?} is not a function name or ARN"),
             );
         };
-        let invocation_type = req
-            .headers()
-            .get("x-amz-invocation-type")
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let invocation_type =
+            req.headers().get("x-amz-invocation-type").map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         match invocation_type.as_deref() {
             Some("Event") => self.invoke_async(function, req).await,
-            Some("DryRun") => {
-                with_request_id(status_only(StatusCode::NO_CONTENT), &new_request_id())
-            }
+            Some("DryRun") => with_request_id(status_only(StatusCode::NO_CONTENT), &new_request_id()),
             None | Some("RequestResponse") => self.invoke_sync(&function, req).await,
             Some(other) => lambda_error(
                 StatusCode::BAD_REQUEST,
@@ -128,10 +102,7 @@ impl LambdaApi {
     }
 
     async fn invoke_async(&self, function: String, req: Request<Incoming>) -> Response<Body> {
-        let payload: Bytes = match Limited::new(req.into_body(), MAX_ASYNC_PAYLOAD)
-            .collect()
-            .await
-        {
+        let payload: Bytes = match Limited::new(req.into_body(), MAX_ASYNC_PAYLOAD).collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(e) if e.is::<LengthLimitError>() => {
                 return lambda_error(
@@ -150,13 +121,7 @@ impl LambdaApi {
         };
         let id = new_request_id();
         tracing::debug!(%id, %function, bytes = payload.len(), "async invocation accepted");
-        self.queue.push(Job {
-            id: id.clone(),
-            function,
-            payload,
-            source: Source::Invoke,
-            attempts_made: 0,
-        });
+        self.queue.push(Job { id: id.clone(), function, payload, source: Source::Invoke, attempts_made: 0 });
         with_request_id(status_only(StatusCode::ACCEPTED), &id)
     }
 
@@ -164,11 +129,7 @@ impl LambdaApi {
         let uri = match upstream_uri(&self.upstream, &invoke_path(function)) {
             Ok(uri) => uri,
             Err(e) => {
-                return lambda_error(
-                    StatusCode::BAD_REQUEST,
-                    "InvalidParameterValueException",
-                    &e.to_string(),
-                );
+                return lambda_error(StatusCode::BAD_REQUEST, "InvalidParameterValueException", &e.to_string());
             }
         };
         let (mut parts, body) = req.into_parts();
@@ -178,11 +139,7 @@ impl LambdaApi {
         parts.headers.remove(HOST);
         parts.headers.remove(EXPECT);
         self.stats.record_sync_forward();
-        match self
-            .client
-            .request(Request::from_parts(parts, streamed(body)))
-            .await
-        {
+        match self.client.request(Request::from_parts(parts, streamed(body))).await {
             Ok(response) => {
                 let (mut parts, body) = response.into_parts();
                 strip_hop_by_hop(&mut parts.headers);
@@ -218,8 +175,7 @@ fn with_request_id(mut resp: Response<Body>, id: &str) -> Response<Body> {
 /// Errors shaped like Lambda's, so SDK clients surface the type and message.
 fn lambda_error(status: StatusCode, error_type: &'static str, message: &str) -> Response<Body> {
     let mut resp = json_response(status, &json!({"Type": "User", "message": message}));
-    resp.headers_mut()
-        .insert("x-amzn-errortype", HeaderValue::from_static(error_type));
+    resp.headers_mut().insert("x-amzn-errortype", HeaderValue::from_static(error_type));
     with_request_id(resp, &new_request_id())
 }
 
@@ -227,9 +183,7 @@ fn unknown_operation(path: &str) -> Response<Body> {
     lambda_error(
         StatusCode::NOT_FOUND,
         "UnknownOperationException",
-        &format!(
-            "event-plane implements only Invoke (POST /2015-03-31/functions/{{name}}/invocations), not {path}"
-        ),
+        &format!("event-plane implements only Invoke (POST /2015-03-31/functions/{{name}}/invocations), not {path}"),
     )
 }
 
@@ -239,22 +193,10 @@ mod tests {
 
     #[test]
     fn invoke_segment_matches_only_invoke() {
-        assert_eq!(
-            invoke_segment("/2015-03-31/functions/f/invocations"),
-            Some("f")
-        );
-        assert_eq!(
-            invoke_segment("/2015-03-31/functions/f/configuration"),
-            None
-        );
+        assert_eq!(invoke_segment("/2015-03-31/functions/f/invocations"), Some("f"));
+        assert_eq!(invoke_segment("/2015-03-31/functions/f/configuration"), None);
         assert_eq!(invoke_segment("/2015-03-31/functions//invocations"), None);
-        assert_eq!(
-            invoke_segment("/2015-03-31/functions/a/b/invocations"),
-            None
-        );
-        assert_eq!(
-            invoke_segment("/2014-11-13/functions/f/invoke-async/"),
-            None
-        );
+        assert_eq!(invoke_segment("/2015-03-31/functions/a/b/invocations"), None);
+        assert_eq!(invoke_segment("/2014-11-13/functions/f/invoke-async/"), None);
     }
 }

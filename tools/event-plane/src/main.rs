@@ -9,9 +9,7 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .json()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
 
     let cli = Cli::parse();
@@ -34,10 +32,7 @@ async fn main() -> anyhow::Result<()> {
     wait_for_signal().await?;
     let pending = plane.pending();
     if pending > 0 {
-        tracing::warn!(
-            pending,
-            "stopping with undelivered asynchronous invocations"
-        );
+        tracing::warn!(pending, "stopping with undelivered asynchronous invocations");
     }
     plane.stop();
     tracing::info!("event-plane stopped");

@@ -38,16 +38,9 @@ pub struct PlaneConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("binding {what} listener on {addr}: {source}")]
-    Bind {
-        what: &'static str,
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { what: &'static str, addr: SocketAddr, source: std::io::Error },
     #[error("creating state directory {path}: {source}")]
-    StateDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    StateDir { path: PathBuf, source: std::io::Error },
     #[error("{what} upstream {uri} must be an http:// URL with a host and port")]
     Upstream { what: &'static str, uri: Uri },
 }
@@ -66,10 +59,7 @@ impl Plane {
         check_upstream("Lambda", &config.lambda_upstream)?;
         tokio::fs::create_dir_all(&config.state_dir)
             .await
-            .map_err(|source| StartError::StateDir {
-                path: config.state_dir.clone(),
-                source,
-            })?;
+            .map_err(|source| StartError::StateDir { path: config.state_dir.clone(), source })?;
         let s3_listener = bind("S3", config.s3_listen).await?;
         let lambda_listener = bind("Lambda", config.lambda_listen).await?;
         let s3_addr = local_addr("S3", &s3_listener, config.s3_listen)?;
@@ -81,18 +71,10 @@ impl Plane {
         let lambda_client = new_client();
 
         let head = S3Head::new(&config.s3_upstream, &config.region);
-        let notifier = Arc::new(Notifier::new(
-            config.routes,
-            config.region,
-            head,
-            Arc::clone(&queue),
-            Arc::clone(&stats),
-        ));
-        let proxy = Arc::new(S3Proxy {
-            upstream: config.s3_upstream,
-            client: s3_client,
-            notifier: Arc::clone(&notifier),
-        });
+        let notifier =
+            Arc::new(Notifier::new(config.routes, config.region, head, Arc::clone(&queue), Arc::clone(&stats)));
+        let proxy =
+            Arc::new(S3Proxy { upstream: config.s3_upstream, client: s3_client, notifier: Arc::clone(&notifier) });
         let api = Arc::new(LambdaApi {
             upstream: config.lambda_upstream.clone(),
             client: lambda_client.clone(),
@@ -103,34 +85,18 @@ impl Plane {
         let deliverer = Arc::new(Deliverer {
             client: lambda_client,
             upstream: config.lambda_upstream,
-            policy: RetryPolicy {
-                retries: config.retries,
-                delays: config.retry_delays,
-            },
+            policy: RetryPolicy { retries: config.retries, delays: config.retry_delays },
             queue: Arc::clone(&queue),
             stats,
             dead_letters: DeadLetters::new(&config.state_dir),
         });
 
         let tasks = vec![
-            tokio::spawn(serve(
-                s3_listener,
-                move |req, peer| Arc::clone(&proxy).handle(req, peer),
-                "s3",
-            )),
-            tokio::spawn(serve(
-                lambda_listener,
-                move |req, peer| Arc::clone(&api).handle(req, peer),
-                "lambda",
-            )),
+            tokio::spawn(serve(s3_listener, move |req, peer| Arc::clone(&proxy).handle(req, peer), "s3")),
+            tokio::spawn(serve(lambda_listener, move |req, peer| Arc::clone(&api).handle(req, peer), "lambda")),
             tokio::spawn(deliverer.run(config.max_concurrency)),
         ];
-        Ok(Plane {
-            s3_addr,
-            lambda_addr,
-            queue,
-            tasks,
-        })
+        Ok(Plane { s3_addr, lambda_addr, queue, tasks })
     }
 
     pub fn s3_addr(&self) -> SocketAddr {
@@ -167,25 +133,14 @@ fn check_upstream(what: &'static str, uri: &Uri) -> Result<(), StartError> {
     if uri.scheme_str() == Some("http") && uri.host().is_some() {
         Ok(())
     } else {
-        Err(StartError::Upstream {
-            what,
-            uri: uri.clone(),
-        })
+        Err(StartError::Upstream { what, uri: uri.clone() })
     }
 }
 
 async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind { what, addr, source })
+    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { what, addr, source })
 }
 
-fn local_addr(
-    what: &'static str,
-    listener: &TcpListener,
-    addr: SocketAddr,
-) -> Result<SocketAddr, StartError> {
-    listener
-        .local_addr()
-        .map_err(|source| StartError::Bind { what, addr, source })
+fn local_addr(what: &'static str, listener: &TcpListener, addr: SocketAddr) -> Result<SocketAddr, StartError> {
+    listener.local_addr().map_err(|source| StartError::Bind { what, addr, source })
 }

@@ -66,11 +66,7 @@ impl Queue {
 
     pub fn counts(&self) -> QueueCounts {
         let s = self.lock();
-        QueueCounts {
-            queued: s.jobs.len() + s.waiting_retry,
-            in_flight: s.in_flight,
-            paused: s.paused,
-        }
+        QueueCounts { queued: s.jobs.len() + s.waiting_retry, in_flight: s.in_flight, paused: s.paused }
     }
 
     /// Waits for a job while not paused, and marks it in flight.
@@ -123,13 +119,7 @@ mod tests {
     use super::*;
 
     fn job(id: &str) -> Job {
-        Job {
-            id: id.into(),
-            function: "f".into(),
-            payload: Bytes::new(),
-            source: Source::Invoke,
-            attempts_made: 0,
-        }
+        Job { id: id.into(), function: "f".into(), payload: Bytes::new(), source: Source::Invoke, attempts_made: 0 }
     }
 
     #[tokio::test]
@@ -143,14 +133,7 @@ mod tests {
         assert_eq!(q.counts().queued, 2);
         q.resume();
         assert_eq!(q.take().await.id, "1");
-        assert_eq!(
-            q.counts(),
-            QueueCounts {
-                queued: 1,
-                in_flight: 1,
-                paused: false
-            }
-        );
+        assert_eq!(q.counts(), QueueCounts { queued: 1, in_flight: 1, paused: false });
         q.retry_later(job("1"), Duration::from_millis(10));
         assert_eq!(q.counts().queued, 2);
         assert_eq!(q.counts().in_flight, 0);

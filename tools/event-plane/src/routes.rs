@@ -9,15 +9,9 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 pub enum RoutesError {
     #[error("reading routes file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("parsing routes file {path}: {source}")]
-    Parse {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    Parse { path: PathBuf, source: serde_json::Error },
     #[error("invalid route: {0}")]
     Invalid(String),
 }
@@ -54,14 +48,10 @@ pub struct Routes {
 
 impl Routes {
     pub fn load(path: &Path) -> Result<Self, RoutesError> {
-        let text = std::fs::read_to_string(path).map_err(|source| RoutesError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        let routes: Routes = serde_json::from_str(&text).map_err(|source| RoutesError::Parse {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| RoutesError::Read { path: path.to_owned(), source })?;
+        let routes: Routes =
+            serde_json::from_str(&text).map_err(|source| RoutesError::Parse { path: path.to_owned(), source })?;
         routes.validate()?;
         Ok(routes)
     }
@@ -79,10 +69,7 @@ impl Routes {
                 return Err(RoutesError::Invalid("a route has an empty name".into()));
             }
             if !names.insert(route.name.as_str()) {
-                return Err(RoutesError::Invalid(format!(
-                    "route name {:?} appears twice",
-                    route.name
-                )));
+                return Err(RoutesError::Invalid(format!("route name {:?} appears twice", route.name)));
             }
             if !is_function_name(&route.function) {
                 return Err(RoutesError::Invalid(format!(
@@ -94,22 +81,14 @@ impl Routes {
         Ok(())
     }
 
-    pub fn matching<'a>(
-        &'a self,
-        bucket: &'a str,
-        key: &'a str,
-    ) -> impl Iterator<Item = &'a Route> {
+    pub fn matching<'a>(&'a self, bucket: &'a str, key: &'a str) -> impl Iterator<Item = &'a Route> {
         self.routes.iter().filter(move |r| r.matches(bucket, key))
     }
 }
 
 /// Lambda's own rule for a plain function name.
 pub fn is_function_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]
@@ -117,13 +96,7 @@ mod tests {
     use super::*;
 
     fn route(prefix: &str, suffix: &str) -> Route {
-        Route {
-            name: "r".into(),
-            bucket: None,
-            prefix: prefix.into(),
-            suffix: suffix.into(),
-            function: "f".into(),
-        }
+        Route { name: "r".into(), bucket: None, prefix: prefix.into(), suffix: suffix.into(), function: "f".into() }
     }
 
     #[test]
@@ -147,20 +120,11 @@ mod tests {
     fn the_repo_routes_file_is_valid() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../local/routes.json");
         let routes = Routes::load(&path).unwrap();
-        let to: Vec<&str> = routes
-            .matching("bucket", "batches/a.json")
-            .map(|r| r.function.as_str())
-            .collect();
+        let to: Vec<&str> = routes.matching("bucket", "batches/a.json").map(|r| r.function.as_str()).collect();
         assert_eq!(to, ["send-batch"]);
-        let to: Vec<&str> = routes
-            .matching("bucket", "segments/c/d.jsonl")
-            .map(|r| r.function.as_str())
-            .collect();
+        let to: Vec<&str> = routes.matching("bucket", "segments/c/d.jsonl").map(|r| r.function.as_str()).collect();
         assert_eq!(to, ["ab-split"]);
-        assert_eq!(
-            routes.matching("bucket", "reports/j/summary.json").count(),
-            0
-        );
+        assert_eq!(routes.matching("bucket", "reports/j/summary.json").count(), 0);
     }
 
     #[test]
@@ -169,9 +133,6 @@ mod tests {
         assert!(matches!(dup, Err(RoutesError::Invalid(_))));
         let mut bad = route("", "");
         bad.function = "arn:aws:lambda:x".into();
-        assert!(matches!(
-            Routes::new(vec![bad]),
-            Err(RoutesError::Invalid(_))
-        ));
+        assert!(matches!(Routes::new(vec![bad]), Err(RoutesError::Invalid(_))));
     }
 }

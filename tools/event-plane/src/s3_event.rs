@@ -67,10 +67,7 @@ impl Sequencer {
         let mut prev = self.last.load(Ordering::Relaxed);
         loop {
             let next = now.max(prev.saturating_add(1));
-            match self
-                .last
-                .compare_exchange_weak(prev, next, Ordering::AcqRel, Ordering::Relaxed)
-            {
+            match self.last.compare_exchange_weak(prev, next, Ordering::AcqRel, Ordering::Relaxed) {
                 Ok(_) => return format!("{next:018X}"),
                 Err(actual) => prev = actual,
             }
@@ -85,9 +82,7 @@ pub fn encode_event_key(key: &str) -> String {
     let mut out = String::with_capacity(key.len());
     for &b in key.as_bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' | b'/' => {
-                out.push(char::from(b))
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' | b'/' => out.push(char::from(b)),
             b' ' => out.push('+'),
             _ => {
                 // Writing to a String cannot fail.
@@ -179,14 +174,8 @@ mod tests {
     #[test]
     fn keys_are_encoded_like_s3_events() {
         assert_eq!(encode_event_key("batches/a b.json"), "batches/a+b.json");
-        assert_eq!(
-            encode_event_key("batches/(1)+x=y&z"),
-            "batches/%281%29%2Bx%3Dy%26z"
-        );
-        assert_eq!(
-            encode_event_key("batches/é ü.json"),
-            "batches/%C3%A9+%C3%BC.json"
-        );
+        assert_eq!(encode_event_key("batches/(1)+x=y&z"), "batches/%281%29%2Bx%3Dy%26z");
+        assert_eq!(encode_event_key("batches/é ü.json"), "batches/%C3%A9+%C3%BC.json");
         assert_eq!(encode_event_key("a~b"), "a%7Eb");
     }
 
@@ -214,16 +203,8 @@ mod tests {
             request_id: "REQ".into(),
             host_id: "HOST".into(),
         };
-        let now = DateTime::parse_from_rfc3339("2024-05-01T12:00:00.123456Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        let event = build_event(
-            &object,
-            "batches-to-send-batch",
-            "0000000000000000AB",
-            "us-east-1",
-            now,
-        );
+        let now = DateTime::parse_from_rfc3339("2024-05-01T12:00:00.123456Z").unwrap().with_timezone(&Utc);
+        let event = build_event(&object, "batches-to-send-batch", "0000000000000000AB", "us-east-1", now);
         let json: Value = serde_json::from_slice(&to_payload(&event).unwrap()).unwrap();
         let r = &json["Records"][0];
         assert_eq!(r["eventVersion"], "2.1");
@@ -240,10 +221,7 @@ mod tests {
         assert_eq!(r["s3"]["bucket"]["arn"], "arn:aws:s3:::pushbatch");
         assert_eq!(r["s3"]["object"]["key"], "batches/day+21.json");
         assert_eq!(r["s3"]["object"]["size"], 42);
-        assert_eq!(
-            r["s3"]["object"]["eTag"],
-            "0123456789abcdef0123456789abcdef"
-        );
+        assert_eq!(r["s3"]["object"]["eTag"], "0123456789abcdef0123456789abcdef");
         assert_eq!(r["s3"]["object"]["sequencer"], "0000000000000000AB");
         assert!(r["s3"]["object"].get("urlDecodedKey").is_none());
         assert!(r["s3"]["object"].get("versionId").is_none());

@@ -16,17 +16,9 @@ const FALLBACK_KEY: &str = "test";
 #[derive(Debug, thiserror::Error)]
 pub enum HeadError {
     #[error("HEAD s3://{bucket}/{key} failed: {reason}")]
-    Failed {
-        bucket: String,
-        key: String,
-        reason: String,
-    },
+    Failed { bucket: String, key: String, reason: String },
     #[error("HEAD s3://{bucket}/{key}: the answer has no {missing}")]
-    Incomplete {
-        bucket: String,
-        key: String,
-        missing: &'static str,
-    },
+    Incomplete { bucket: String, key: String, missing: &'static str },
 }
 
 #[derive(Debug, Clone)]
@@ -66,36 +58,18 @@ impl S3Head {
                     .build(),
             )
             .build();
-        S3Head {
-            client: aws_sdk_s3::Client::from_conf(config),
-        }
+        S3Head { client: aws_sdk_s3::Client::from_conf(config) }
     }
 
     pub async fn head(&self, bucket: &str, key: &str) -> Result<ObjectHeader, HeadError> {
-        let out = self
-            .client
-            .head_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| HeadError::Failed {
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
-                reason: DisplayErrorContext(&e).to_string(),
-            })?;
-        let incomplete = |missing| HeadError::Incomplete {
+        let out = self.client.head_object().bucket(bucket).key(key).send().await.map_err(|e| HeadError::Failed {
             bucket: bucket.to_owned(),
             key: key.to_owned(),
-            missing,
-        };
-        let size = out
-            .content_length()
-            .ok_or_else(|| incomplete("Content-Length"))?;
-        let etag = out
-            .e_tag()
-            .map(|e| e.trim().trim_matches('"').to_owned())
-            .ok_or_else(|| incomplete("ETag"))?;
+            reason: DisplayErrorContext(&e).to_string(),
+        })?;
+        let incomplete = |missing| HeadError::Incomplete { bucket: bucket.to_owned(), key: key.to_owned(), missing };
+        let size = out.content_length().ok_or_else(|| incomplete("Content-Length"))?;
+        let etag = out.e_tag().map(|e| e.trim().trim_matches('"').to_owned()).ok_or_else(|| incomplete("ETag"))?;
         Ok(ObjectHeader { size, etag })
     }
 }

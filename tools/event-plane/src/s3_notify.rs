@@ -59,13 +59,7 @@ pub enum NotifyError {
 }
 
 impl Notifier {
-    pub fn new(
-        routes: Routes,
-        region: String,
-        head: S3Head,
-        queue: Arc<Queue>,
-        stats: Arc<Stats>,
-    ) -> Self {
+    pub fn new(routes: Routes, region: String, head: S3Head, queue: Arc<Queue>, stats: Arc<Stats>) -> Self {
         Notifier {
             routes,
             region,
@@ -78,18 +72,12 @@ impl Notifier {
     }
 
     fn remembered(&self) -> MutexGuard<'_, Remembered> {
-        self.remembered
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.remembered.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Enqueues one event per matching route; returns how many.
     pub async fn object_created(&self, req: CreatedRequest) -> Result<usize, NotifyError> {
-        let routes: Vec<_> = self
-            .routes
-            .matching(&req.bucket, &req.key)
-            .cloned()
-            .collect();
+        let routes: Vec<_> = self.routes.matching(&req.bucket, &req.key).cloned().collect();
         if routes.is_empty() {
             return Ok(0);
         }
@@ -110,10 +98,7 @@ impl Notifier {
         let mut emitted = Vec::with_capacity(routes.len());
         for route in &routes {
             let event = build_event(&object, &route.name, &sequencer, &self.region, now);
-            emitted.push(Emitted {
-                function: route.function.clone(),
-                payload: to_payload(&event)?,
-            });
+            emitted.push(Emitted { function: route.function.clone(), payload: to_payload(&event)? });
         }
         for e in &emitted {
             self.enqueue(e);
@@ -132,12 +117,8 @@ impl Notifier {
 
     /// Queues the last events built for an object again, unchanged.
     pub fn redeliver(&self, bucket: &str, key: &str) -> usize {
-        let emitted = self
-            .remembered()
-            .by_object
-            .get(&(bucket.to_owned(), key.to_owned()))
-            .cloned()
-            .unwrap_or_default();
+        let emitted =
+            self.remembered().by_object.get(&(bucket.to_owned(), key.to_owned())).cloned().unwrap_or_default();
         for e in &emitted {
             self.enqueue(e);
         }
@@ -174,9 +155,5 @@ fn fake_request_id() -> String {
 }
 
 fn fake_host_id() -> String {
-    format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    )
+    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
 }

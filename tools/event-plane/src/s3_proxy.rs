@@ -20,18 +20,10 @@ pub struct S3Proxy {
 }
 
 impl S3Proxy {
-    pub async fn handle(
-        self: Arc<Self>,
-        req: Request<Incoming>,
-        peer: SocketAddr,
-    ) -> Response<Body> {
+    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         let created = classify(req.method(), req.uri().query(), req.headers())
             .and_then(|kind| parse_object_path(req.uri().path()).map(|p| (kind, p)));
-        let path_and_query = req
-            .uri()
-            .path_and_query()
-            .map_or("/", |pq| pq.as_str())
-            .to_owned();
+        let path_and_query = req.uri().path_and_query().map_or("/", |pq| pq.as_str()).to_owned();
         let uri = match upstream_uri(&self.upstream, &path_and_query) {
             Ok(uri) => uri,
             Err(e) => return s3_error(StatusCode::BAD_REQUEST, "InvalidURI", &e.to_string()),
@@ -59,13 +51,7 @@ impl S3Proxy {
         if response.status().is_success()
             && let Some((created_by, object)) = created
         {
-            let header = |name: &str| {
-                response
-                    .headers()
-                    .get(name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned)
-            };
+            let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
             let request = CreatedRequest {
                 bucket: object.bucket,
                 key: object.key,
@@ -97,13 +83,10 @@ fn s3_error(status: StatusCode, code: &str, message: &str) -> Response<Body> {
         xml_escape(message)
     );
     let mut resp = with_content_type(status, "application/xml", body);
-    resp.headers_mut()
-        .insert("x-event-plane-error", HeaderValue::from_static("1"));
+    resp.headers_mut().insert("x-event-plane-error", HeaderValue::from_static("1"));
     resp
 }
 
 fn xml_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }

@@ -29,25 +29,14 @@ pub fn parse_object_path(path: &str) -> Option<ObjectPath> {
 
 /// Query parameters that turn a `PUT /bucket/key` into an operation on a
 /// sub-resource of an existing object (or a part), not an object creation.
-const PUT_SUBRESOURCES: [&str; 8] = [
-    "uploadId",
-    "partNumber",
-    "tagging",
-    "acl",
-    "retention",
-    "legal-hold",
-    "torrent",
-    "renameObject",
-];
+const PUT_SUBRESOURCES: [&str; 8] =
+    ["uploadId", "partNumber", "tagging", "acl", "retention", "legal-hold", "torrent", "renameObject"];
 
 pub fn classify(method: &Method, query: Option<&str>, headers: &HeaderMap) -> Option<CreatedBy> {
     let pairs = query_pairs(query);
     let has = |name: &str| pairs.iter().any(|(k, _)| k == name);
     // The AWS SDKs name the operation in `x-id`; trust it when present.
-    let x_id = pairs
-        .iter()
-        .find(|(k, _)| k == "x-id")
-        .map(|(_, v)| v.as_str());
+    let x_id = pairs.iter().find(|(k, _)| k == "x-id").map(|(_, v)| v.as_str());
 
     if *method == Method::PUT {
         if PUT_SUBRESOURCES.iter().any(|s| has(s)) {
@@ -56,11 +45,7 @@ pub fn classify(method: &Method, query: Option<&str>, headers: &HeaderMap) -> Op
         if matches!(x_id, Some(id) if id != "PutObject" && id != "CopyObject") {
             return None;
         }
-        return Some(if headers.contains_key("x-amz-copy-source") {
-            CreatedBy::Copy
-        } else {
-            CreatedBy::Put
-        });
+        return Some(if headers.contains_key("x-amz-copy-source") { CreatedBy::Copy } else { CreatedBy::Put });
     }
     if *method == Method::POST && has("uploadId") && !has("uploads") {
         if matches!(x_id, Some(id) if id != "CompleteMultipartUpload") {
@@ -80,10 +65,7 @@ mod tests {
     fn object_paths_are_decoded() {
         assert_eq!(
             parse_object_path("/b/batches/a%20b%2Bc+d%C3%A9.json"),
-            Some(ObjectPath {
-                bucket: "b".into(),
-                key: "batches/a b+c+dé.json".into()
-            })
+            Some(ObjectPath { bucket: "b".into(), key: "batches/a b+c+dé.json".into() })
         );
         assert_eq!(parse_object_path("/b"), None);
         assert_eq!(parse_object_path("/b/"), None);
@@ -98,40 +80,19 @@ mod tests {
         copy.insert("x-amz-copy-source", HeaderValue::from_static("/b/src"));
 
         assert_eq!(classify(&Method::PUT, None, &none), Some(CreatedBy::Put));
-        assert_eq!(
-            classify(&Method::PUT, Some("x-id=PutObject"), &none),
-            Some(CreatedBy::Put)
-        );
-        assert_eq!(
-            classify(&Method::PUT, Some("x-id=CopyObject"), &copy),
-            Some(CreatedBy::Copy)
-        );
-        assert_eq!(
-            classify(&Method::PUT, Some("partNumber=1&uploadId=u"), &none),
-            None
-        );
-        assert_eq!(
-            classify(&Method::PUT, Some("partNumber=1&uploadId=u"), &copy),
-            None
-        );
+        assert_eq!(classify(&Method::PUT, Some("x-id=PutObject"), &none), Some(CreatedBy::Put));
+        assert_eq!(classify(&Method::PUT, Some("x-id=CopyObject"), &copy), Some(CreatedBy::Copy));
+        assert_eq!(classify(&Method::PUT, Some("partNumber=1&uploadId=u"), &none), None);
+        assert_eq!(classify(&Method::PUT, Some("partNumber=1&uploadId=u"), &copy), None);
         assert_eq!(classify(&Method::PUT, Some("tagging"), &none), None);
-        assert_eq!(
-            classify(&Method::PUT, Some("x-id=PutObjectTagging&tagging"), &none),
-            None
-        );
-        assert_eq!(
-            classify(&Method::PUT, Some("x-id=PutObjectAcl"), &none),
-            None
-        );
+        assert_eq!(classify(&Method::PUT, Some("x-id=PutObjectTagging&tagging"), &none), None);
+        assert_eq!(classify(&Method::PUT, Some("x-id=PutObjectAcl"), &none), None);
     }
 
     #[test]
     fn post_variants() {
         let none = HeaderMap::new();
-        assert_eq!(
-            classify(&Method::POST, Some("uploadId=abc"), &none),
-            Some(CreatedBy::CompleteMultipartUpload)
-        );
+        assert_eq!(classify(&Method::POST, Some("uploadId=abc"), &none), Some(CreatedBy::CompleteMultipartUpload));
         assert_eq!(classify(&Method::POST, Some("uploads"), &none), None);
         assert_eq!(classify(&Method::POST, Some("restore"), &none), None);
         assert_eq!(classify(&Method::GET, None, &none), None);

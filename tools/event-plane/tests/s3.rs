@@ -12,17 +12,12 @@ use http_body_util::BodyExt;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use sha2::{Digest, Sha256};
 use support::{
-    Behavior, FakeLambda, FakeS3, GenBody, MULTIPART_SIZE, Progress, Received, TestPlane, WAIT,
-    gen_sha256, header_str, hex, start_plane,
+    Behavior, FakeLambda, FakeS3, GenBody, MULTIPART_SIZE, Progress, Received, TestPlane, WAIT, gen_sha256, header_str,
+    hex, start_plane,
 };
 
 /// What an S3 client leaves unescaped in a path-style object URL.
-const PATH_SAFE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'/')
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+const PATH_SAFE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 fn object_path(bucket: &str, key: &str) -> String {
     format!("/{bucket}/{}", utf8_percent_encode(key, PATH_SAFE))
@@ -34,10 +29,7 @@ fn event_of(received: &Received) -> S3Event {
 
 /// S3 event keys are form-encoded: `+` is a space.
 fn decode_event_key(key: &str) -> String {
-    percent_decode_str(&key.replace('+', " "))
-        .decode_utf8()
-        .unwrap()
-        .into_owned()
+    percent_decode_str(&key.replace('+', " ")).decode_utf8().unwrap().into_owned()
 }
 
 async fn setup() -> (FakeS3, FakeLambda, TestPlane) {
@@ -54,20 +46,11 @@ async fn a_put_under_batches_notifies_send_batch_once() {
     let path = object_path("pushbatch", key);
     let body = r#"{"campaign":"c","notification":{"title":"t"},"users":["u-1"]}"#;
 
-    let answer = plane
-        .put(
-            &format!("{path}?x-id=PutObject"),
-            body,
-            &[("content-type", "application/json")],
-        )
-        .await;
+    let answer = plane.put(&format!("{path}?x-id=PutObject"), body, &[("content-type", "application/json")]).await;
     assert_eq!(answer.status, StatusCode::OK);
     // The proxy passes the upstream's answer through.
     let stored = s3.object(&path).expect("upstream stored the object");
-    assert_eq!(
-        header_str(&answer.headers, "etag"),
-        Some(format!("\"{}\"", stored.etag).as_str())
-    );
+    assert_eq!(header_str(&answer.headers, "etag"), Some(format!("\"{}\"", stored.etag).as_str()));
 
     let got = lambda.wait_for(1).await;
     plane.wait_idle().await;
@@ -82,29 +65,14 @@ async fn a_put_under_batches_notifies_send_batch_once() {
     assert_eq!(record.event_source.as_deref(), Some("aws:s3"));
     assert_eq!(record.event_version.as_deref(), Some("2.1"));
     assert_eq!(record.aws_region.as_deref(), Some("us-east-1"));
-    assert_eq!(
-        record.request_parameters.source_ip_address.as_deref(),
-        Some("127.0.0.1")
-    );
-    assert_eq!(
-        record
-            .response_elements
-            .get("x-amz-request-id")
-            .map(String::as_str),
-        Some("FAKEREQUESTID123")
-    );
+    assert_eq!(record.request_parameters.source_ip_address.as_deref(), Some("127.0.0.1"));
+    assert_eq!(record.response_elements.get("x-amz-request-id").map(String::as_str), Some("FAKEREQUESTID123"));
     let s3e = &record.s3;
-    assert_eq!(
-        s3e.configuration_id.as_deref(),
-        Some("batches-to-send-batch")
-    );
+    assert_eq!(s3e.configuration_id.as_deref(), Some("batches-to-send-batch"));
     assert_eq!(s3e.bucket.name.as_deref(), Some("pushbatch"));
     assert_eq!(s3e.bucket.arn.as_deref(), Some("arn:aws:s3:::pushbatch"));
     let event_key = s3e.object.key.as_deref().unwrap();
-    assert_eq!(
-        event_key,
-        "batches/day+21+%C3%BCn%C3%AFc%C3%B8d%C3%A9+%E2%82%AC%281%29%2Bx.json"
-    );
+    assert_eq!(event_key, "batches/day+21+%C3%BCn%C3%AFc%C3%B8d%C3%A9+%E2%82%AC%281%29%2Bx.json");
     assert_eq!(decode_event_key(event_key), key);
     assert_eq!(s3e.object.size, Some(body.len() as i64));
     assert_eq!(s3e.object.e_tag.as_deref(), Some(stored.etag.as_str()));
@@ -134,9 +102,7 @@ async fn only_matching_successful_creations_notify() {
         plane.put(path, "{}", headers).await;
     }
     // ...and this one goes to ab-split, not send-batch.
-    plane
-        .put("/pushbatch/segments/c/2024-01-01.jsonl", "{}\n", &[])
-        .await;
+    plane.put("/pushbatch/segments/c/2024-01-01.jsonl", "{}\n", &[]).await;
 
     let got = lambda.wait_for(1).await;
     plane.wait_idle().await;
@@ -144,19 +110,14 @@ async fn only_matching_successful_creations_notify() {
     assert_eq!(lambda.received().len(), 1, "{:?}", lambda.received());
     assert_eq!(got[0].function, "ab-split");
     let event = event_of(&got[0]);
-    assert_eq!(
-        event.records[0].s3.configuration_id.as_deref(),
-        Some("segments-to-ab-split")
-    );
+    assert_eq!(event.records[0].s3.configuration_id.as_deref(), Some("segments-to-ab-split"));
     assert_eq!(plane.stats().await["s3_events"], 1);
 }
 
 #[tokio::test]
 async fn copy_and_complete_multipart_have_their_event_names() {
     let (s3, lambda, plane) = setup().await;
-    plane
-        .put("/pushbatch/requests/r1/audience.json", "[1,2,3]", &[])
-        .await;
+    plane.put("/pushbatch/requests/r1/audience.json", "[1,2,3]", &[]).await;
     let answer = plane
         .put(
             "/pushbatch/batches/copied.json?x-id=CopyObject",
@@ -170,10 +131,7 @@ async fn copy_and_complete_multipart_have_their_event_names() {
     assert_eq!(record.event_name.as_deref(), Some("ObjectCreated:Copy"));
     assert_eq!(record.s3.object.size, Some(7));
     let source = s3.object("/pushbatch/requests/r1/audience.json").unwrap();
-    assert_eq!(
-        record.s3.object.e_tag.as_deref(),
-        Some(source.etag.as_str())
-    );
+    assert_eq!(record.s3.object.e_tag.as_deref(), Some(source.etag.as_str()));
 
     let answer = plane
         .send(
@@ -185,15 +143,9 @@ async fn copy_and_complete_multipart_have_their_event_names() {
     assert_eq!(answer.status, StatusCode::OK);
     let got = lambda.wait_for(2).await;
     let record = &event_of(&got[1]).records[0];
-    assert_eq!(
-        record.event_name.as_deref(),
-        Some("ObjectCreated:CompleteMultipartUpload")
-    );
+    assert_eq!(record.event_name.as_deref(), Some("ObjectCreated:CompleteMultipartUpload"));
     assert_eq!(record.s3.object.size, Some(MULTIPART_SIZE as i64));
-    assert_eq!(
-        record.s3.object.e_tag.as_deref(),
-        Some("d41d8cd98f00b204e9800998ecf8427e-3")
-    );
+    assert_eq!(record.s3.object.e_tag.as_deref(), Some("d41d8cd98f00b204e9800998ecf8427e-3"));
 }
 
 #[tokio::test]
@@ -201,45 +153,29 @@ async fn sequencers_increase_and_redelivery_repeats_the_event() {
     let (_s3, lambda, plane) = setup().await;
     let mut sequencers = Vec::new();
     for n in 0..5 {
-        plane
-            .put(&format!("/pushbatch/batches/{n}.json"), "{}", &[])
-            .await;
+        plane.put(&format!("/pushbatch/batches/{n}.json"), "{}", &[]).await;
         let got = lambda.wait_for(n + 1).await;
         let event = event_of(&got[n]);
         sequencers.push(event.records[0].s3.object.sequencer.clone().unwrap());
     }
     for pair in sequencers.windows(2) {
-        assert!(
-            pair[0] < pair[1],
-            "sequencers not increasing: {sequencers:?}"
-        );
+        assert!(pair[0] < pair[1], "sequencers not increasing: {sequencers:?}");
     }
 
     // An overwrite is a new event with a higher sequencer.
-    plane
-        .put("/pushbatch/batches/0.json", "{\"v\":2}", &[])
-        .await;
+    plane.put("/pushbatch/batches/0.json", "{\"v\":2}", &[]).await;
     let got = lambda.wait_for(6).await;
-    let overwrite = event_of(&got[5]).records[0]
-        .s3
-        .object
-        .sequencer
-        .clone()
-        .unwrap();
+    let overwrite = event_of(&got[5]).records[0].s3.object.sequencer.clone().unwrap();
     assert!(overwrite > sequencers[4]);
 
-    let answer = plane
-        .post_plane("/_plane/redeliver-s3?bucket=pushbatch&key=batches%2F3.json")
-        .await;
+    let answer = plane.post_plane("/_plane/redeliver-s3?bucket=pushbatch&key=batches%2F3.json").await;
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.json()["redelivered"], 1);
     let got = lambda.wait_for(7).await;
     assert_eq!(got[6].body, got[3].body, "redelivery is byte-identical");
     assert_eq!(got[6].function, "send-batch");
 
-    let answer = plane
-        .post_plane("/_plane/redeliver-s3?bucket=pushbatch&key=batches%2Fnever.json")
-        .await;
+    let answer = plane.post_plane("/_plane/redeliver-s3?bucket=pushbatch&key=batches%2Fnever.json").await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
     assert_eq!(plane.stats().await["s3_events"], 7);
 }
@@ -250,34 +186,22 @@ async fn the_aws_sdk_works_through_the_proxy() {
     let config = aws_sdk_s3::Config::builder()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
         .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new(
-            "test", "test", None, None, "static",
-        ))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new("test", "test", None, None, "static"))
         .endpoint_url(plane.s3_url(""))
         .force_path_style(true)
         .build();
     let client = aws_sdk_s3::Client::from_conf(config);
     let key = "batches/sdk upload é.json";
     let body = br#"{"campaign":"sdk","notification":{"body":"b"},"users":[]}"#;
-    let out = tokio::time::timeout(
-        WAIT,
-        client
-            .put_object()
-            .bucket("pushbatch")
-            .key(key)
-            .body(body.to_vec().into())
-            .send(),
-    )
-    .await
-    .expect("in time")
-    .expect("PutObject through the proxy");
+    let out =
+        tokio::time::timeout(WAIT, client.put_object().bucket("pushbatch").key(key).body(body.to_vec().into()).send())
+            .await
+            .expect("in time")
+            .expect("PutObject through the proxy");
     let etag = out.e_tag().unwrap().trim_matches('"').to_owned();
 
     let requests = s3.requests.lock().unwrap().clone();
-    let put = requests
-        .iter()
-        .find(|r| r.method == http::Method::PUT)
-        .unwrap();
+    let put = requests.iter().find(|r| r.method == http::Method::PUT).unwrap();
     assert_eq!(
         header_str(&put.headers, "host"),
         Some(plane.plane.s3_addr().to_string().as_str()),
@@ -304,23 +228,14 @@ async fn fifty_megabytes_stream_through_both_ways() {
     // would never get there.
     let gate = (FIFTY_MB / 2, Arc::clone(&s3.put_progress), FIFTY_MB / 4);
     let body: Body = GenBody::new(FIFTY_MB, false, Some(gate)).boxed_unsync();
-    let answer = plane
-        .send(
-            Request::put(plane.s3_url("/pushbatch/batches/huge.jsonl"))
-                .body(body)
-                .unwrap(),
-        )
-        .await;
+    let answer = plane.send(Request::put(plane.s3_url("/pushbatch/batches/huge.jsonl")).body(body).unwrap()).await;
     assert_eq!(answer.status, StatusCode::OK);
     let stored = s3.object("/pushbatch/batches/huge.jsonl").unwrap();
     assert_eq!(stored.size, FIFTY_MB);
     assert_eq!(stored.sha256, expected, "upload arrived intact");
 
     let got = lambda.wait_for(1).await;
-    assert_eq!(
-        event_of(&got[0]).records[0].s3.object.size,
-        Some(FIFTY_MB as i64)
-    );
+    assert_eq!(event_of(&got[0]).records[0].s3.object.size, Some(FIFTY_MB as i64));
 
     // Download: the upstream stops half-way until this client has read a
     // quarter, for the same reason.
@@ -328,20 +243,13 @@ async fn fifty_megabytes_stream_through_both_ways() {
     *s3.get_gate.lock().unwrap() = Some(Arc::clone(&read));
     let resp = tokio::time::timeout(
         WAIT,
-        plane.client.request(
-            Request::get(plane.s3_url(&format!("/pushbatch/gen/{FIFTY_MB}")))
-                .body(full(""))
-                .unwrap(),
-        ),
+        plane.client.request(Request::get(plane.s3_url(&format!("/pushbatch/gen/{FIFTY_MB}"))).body(full("")).unwrap()),
     )
     .await
     .expect("headers in time")
     .expect("GET through the proxy");
     assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(
-        header_str(resp.headers(), "content-length"),
-        Some(FIFTY_MB.to_string().as_str())
-    );
+    assert_eq!(header_str(resp.headers(), "content-length"), Some(FIFTY_MB.to_string().as_str()));
     let mut body = resp.into_body();
     let mut hasher = Sha256::new();
     let download = async {
@@ -352,9 +260,7 @@ async fn fifty_megabytes_stream_through_both_ways() {
             }
         }
     };
-    tokio::time::timeout(WAIT, download)
-        .await
-        .expect("download in time");
+    tokio::time::timeout(WAIT, download).await.expect("download in time");
     assert_eq!(read.get(), FIFTY_MB);
     assert_eq!(hex(&hasher.finalize()), expected, "download arrived intact");
 }

@@ -54,11 +54,16 @@ fn batch_file(users: u64, prefix: &str) -> String {
     out.push('\n');
     for i in 0..users {
         let id = user_id(i, prefix);
-        let entry = if i % 3 == 0 { json!({"user_id": id, "vars": {"name": format!("user {i}")}}) } else { Value::String(id) };
+        let entry =
+            if i % 3 == 0 { json!({"user_id": id, "vars": {"name": format!("user {i}")}}) } else { Value::String(id) };
         out.push_str(&entry.to_string());
         out.push('\n');
     }
-    for broken in [json!({"vars": {"name": "no id"}}), json!(42), json!({"user_id": "x", "devices": [{"platform": "windows", "token": "t"}]})] {
+    for broken in [
+        json!({"vars": {"name": "no id"}}),
+        json!(42),
+        json!({"user_id": "x", "devices": [{"platform": "windows", "token": "t"}]}),
+    ] {
         out.push_str(&broken.to_string());
         out.push('\n');
     }

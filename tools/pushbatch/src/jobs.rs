@@ -62,25 +62,30 @@ impl Jobs {
     pub async fn upload(&self, file: &Path, name: Option<&str>) -> anyhow::Result<(String, String)> {
         let name = match name {
             Some(n) => n.to_owned(),
-            None => file.file_name().and_then(|n| n.to_str()).ok_or_else(|| anyhow!("{} has no file name", file.display()))?.to_owned(),
+            None => file
+                .file_name()
+                .and_then(|n| n.to_str())
+                .ok_or_else(|| anyhow!("{} has no file name", file.display()))?
+                .to_owned(),
         };
         let key = format!("batches/{name}");
         let body = ByteStream::from_path(file).await.with_context(|| format!("reading {}", file.display()))?;
-        let out = self
-            .s3
-            .put_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| anyhow!("uploading to s3://{}/{key}: {}", self.bucket, aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        let out = self.s3.put_object().bucket(&self.bucket).key(&key).body(body).send().await.map_err(|e| {
+            anyhow!("uploading to s3://{}/{key}: {}", self.bucket, aws_sdk_s3::error::DisplayErrorContext(e))
+        })?;
         let etag = shared::objects::unquote(out.e_tag().unwrap_or_default());
         Ok((key, etag))
     }
 
     /// Follows the job of one uploaded file until it ends; returns its summary.
-    pub async fn follow(&self, key: &str, etag: &str, total_bytes: u64, timeout: Duration, show: bool) -> anyhow::Result<Summary> {
+    pub async fn follow(
+        &self,
+        key: &str,
+        etag: &str,
+        total_bytes: u64,
+        timeout: Duration,
+        show: bool,
+    ) -> anyhow::Result<Summary> {
         let bar = crate::progress::bytes(show, total_bytes);
         bar.set_message("waiting for send-batch to pick the file up");
         let started = Instant::now();
@@ -92,7 +97,10 @@ impl Jobs {
             found.sort_by_key(|r| r.started_at_ms);
             match found.pop() {
                 None if started.elapsed() > Duration::from_secs(60) => {
-                    bail!("no job started for s3://{}/{key} within a minute: is the bucket notification (or the local event plane) running?", self.bucket)
+                    bail!(
+                        "no job started for s3://{}/{key} within a minute: is the bucket notification (or the local event plane) running?",
+                        self.bucket
+                    )
                 }
                 None => {}
                 Some(r) => {
@@ -110,14 +118,9 @@ impl Jobs {
 
     pub async fn summary(&self, job: &str) -> anyhow::Result<Summary> {
         let key = format!("reports/{job}/summary.json");
-        let out = self
-            .s3
-            .get_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .send()
-            .await
-            .map_err(|e| anyhow!("reading s3://{}/{key}: {}", self.bucket, aws_sdk_s3::error::DisplayErrorContext(e)))?;
+        let out = self.s3.get_object().bucket(&self.bucket).key(&key).send().await.map_err(|e| {
+            anyhow!("reading s3://{}/{key}: {}", self.bucket, aws_sdk_s3::error::DisplayErrorContext(e))
+        })?;
         let bytes = out.body.collect().await.context("reading the summary")?.into_bytes();
         serde_json::from_slice(&bytes).context("parsing the summary")
     }
@@ -140,14 +143,25 @@ pub fn print_summary(s: &Summary) {
         let variant = s.variant.as_ref().map(|v| format!(", variant {v}")).unwrap_or_default();
         println!("  campaign      {campaign}{variant}");
     }
-    println!("  entries       {} = {} valid + {} invalid {:?}", c.entries, c.valid_users, c.invalid_entries, c.invalid_by_reason);
+    println!(
+        "  entries       {} = {} valid + {} invalid {:?}",
+        c.entries, c.valid_users, c.invalid_entries, c.invalid_by_reason
+    );
     println!(
         "  valid users   {} = {} targeted + {} opted out {:?} + {} without devices",
         c.valid_users, c.targeted_users, c.opted_out, c.opted_out_by_reason, c.no_devices
     );
     println!("  devices       attempted  delivered  pruned  failed  retries");
     for (platform, d) in &c.devices {
-        println!("    {:<11} {:>9}  {:>9}  {:>6}  {:>6}  {:>7}", platform.as_str(), d.attempted, d.delivered, d.pruned, d.failed, d.retries);
+        println!(
+            "    {:<11} {:>9}  {:>9}  {:>6}  {:>6}  {:>7}",
+            platform.as_str(),
+            d.attempted,
+            d.delivered,
+            d.pruned,
+            d.failed,
+            d.retries
+        );
     }
     println!(
         "  time          {:.1}s wall, {:.1}s sending, {} invocations, {:.0} sends/s",

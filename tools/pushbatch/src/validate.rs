@@ -69,9 +69,10 @@ pub async fn validate(path: &Path, show: usize) -> Result<Validation, ValidateEr
             invalid.push(InvalidEntry { offset: item.offset, line: item.line, reason: reason.to_string() });
         }
     };
-    let (layout, counts): (Layout, FileCounts) = scan_file(head, async |offset| open_at(path, offset).await, encoding, collect)
-        .await
-        .map_err(|source| ValidateError::Read { path: name.clone(), source })?;
+    let (layout, counts): (Layout, FileCounts) =
+        scan_file(head, async |offset| open_at(path, offset).await, encoding, collect)
+            .await
+            .map_err(|source| ValidateError::Read { path: name.clone(), source })?;
     let notification_error = Renderer::new(&layout.header, "validate").err().map(|e| e.to_string());
     Ok(Validation { file: name, encoding, campaign: layout.header.campaign, counts, invalid, notification_error })
 }
@@ -112,7 +113,11 @@ mod tests {
     async fn counts_and_lists_invalid_entries() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.jsonl");
-        std::fs::write(&path, "{\"campaign\":\"c\",\"notification\":{\"body\":\"b\"}}\n\"u-1\"\n{\"vars\":{}}\n\"u-3\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "{\"campaign\":\"c\",\"notification\":{\"body\":\"b\"}}\n\"u-1\"\n{\"vars\":{}}\n\"u-3\"\n",
+        )
+        .unwrap();
         let v = validate(&path, 10).await.unwrap();
         assert_eq!((v.counts.entries, v.counts.valid_users), (3, 2));
         assert_eq!(v.invalid.len(), 1);

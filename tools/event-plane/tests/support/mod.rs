@@ -68,9 +68,7 @@ where
             let handler = handler.clone();
             connections.push(AbortOnDrop(tokio::spawn(async move {
                 let service = service_fn(move |req| handler.clone()(req));
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
             })));
         }
     });
@@ -129,12 +127,8 @@ impl FakeLambda {
         let concurrent_max = Arc::new(AtomicUsize::new(0));
         let arrived = Arc::new(Notify::new());
         let server = {
-            let (received, concurrent, concurrent_max, arrived) = (
-                received.clone(),
-                concurrent.clone(),
-                concurrent_max.clone(),
-                arrived.clone(),
-            );
+            let (received, concurrent, concurrent_max, arrived) =
+                (received.clone(), concurrent.clone(), concurrent_max.clone(), arrived.clone());
             spawn_server(move |req: Request<Incoming>| {
                 let (script, received, calls, concurrent, concurrent_max, arrived) = (
                     script.clone(),
@@ -149,10 +143,8 @@ impl FakeLambda {
                     let now = concurrent.fetch_add(1, Ordering::SeqCst) + 1;
                     concurrent_max.fetch_max(now, Ordering::SeqCst);
                     let path = req.uri().path().to_owned();
-                    let function = path
-                        .trim_start_matches("/2015-03-31/functions/")
-                        .trim_end_matches("/invocations")
-                        .to_owned();
+                    let function =
+                        path.trim_start_matches("/2015-03-31/functions/").trim_end_matches("/invocations").to_owned();
                     let headers = req.headers().clone();
                     let body = req.into_body().collect().await?.to_bytes();
                     let index = {
@@ -182,8 +174,7 @@ impl FakeLambda {
                             resp = Response::new(full(Bytes::from_static(
                                 b"{\"errorType\":\"Boom\",\"errorMessage\":\"scripted failure\"}",
                             )));
-                            resp.headers_mut()
-                                .insert("x-amz-function-error", "Unhandled".parse().unwrap());
+                            resp.headers_mut().insert("x-amz-function-error", "Unhandled".parse().unwrap());
                         }
                         Behavior::Status(code) => {
                             *resp.status_mut() = StatusCode::from_u16(code).unwrap();
@@ -195,12 +186,7 @@ impl FakeLambda {
             })
             .await
         };
-        FakeLambda {
-            server,
-            received,
-            concurrent_max,
-            arrived,
-        }
+        FakeLambda { server, received, concurrent_max, arrived }
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -208,10 +194,7 @@ impl FakeLambda {
     }
 
     pub fn received_by(&self, function: &str) -> Vec<Received> {
-        self.received()
-            .into_iter()
-            .filter(|r| r.function == function)
-            .collect()
+        self.received().into_iter().filter(|r| r.function == function).collect()
     }
 
     /// Waits until at least `n` invocations arrived (across functions).
@@ -224,11 +207,7 @@ impl FakeLambda {
                 return got;
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
-                "expected {n} invocations, got {}",
-                got.len()
-            );
+            assert!(!left.is_zero(), "expected {n} invocations, got {}", got.len());
             let _ = tokio::time::timeout(left.min(Duration::from_millis(200)), notified).await;
         }
     }
@@ -274,12 +253,8 @@ impl FakeS3 {
         let put_progress = Arc::new(Progress::default());
         let get_gate: Arc<Mutex<Option<Arc<Progress>>>> = Arc::new(Mutex::new(None));
         let server = {
-            let (objects, requests, put_progress, get_gate) = (
-                objects.clone(),
-                requests.clone(),
-                put_progress.clone(),
-                get_gate.clone(),
-            );
+            let (objects, requests, put_progress, get_gate) =
+                (objects.clone(), requests.clone(), put_progress.clone(), get_gate.clone());
             spawn_server(move |req: Request<Incoming>| {
                 let (objects, requests, put_progress, get_gate) = (
                     objects.clone(),
@@ -379,13 +354,7 @@ impl FakeS3 {
             })
             .await
         };
-        FakeS3 {
-            server,
-            objects,
-            requests,
-            put_progress,
-            get_gate,
-        }
+        FakeS3 { server, objects, requests, put_progress, get_gate }
     }
 
     /// `path` as sent (percent-encoded).
@@ -490,13 +459,7 @@ pub struct GenBody {
 
 impl GenBody {
     pub fn new(total: u64, exact_len: bool, gate: Option<(u64, Arc<Progress>, u64)>) -> Self {
-        GenBody {
-            offset: 0,
-            total,
-            exact_len,
-            gate,
-            waiting: None,
-        }
+        GenBody { offset: 0, total, exact_len, gate, waiting: None }
     }
 }
 
@@ -504,15 +467,9 @@ impl hyper::body::Body for GenBody {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        if this
-            .gate
-            .as_ref()
-            .is_some_and(|(at, _, _)| this.offset >= *at)
+        if this.gate.as_ref().is_some_and(|(at, _, _)| this.offset >= *at)
             && let Some((_, progress, need)) = this.gate.take()
         {
             this.waiting = Some(Box::pin(progress.reach(need)));
@@ -541,11 +498,7 @@ impl hyper::body::Body for GenBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        if self.exact_len {
-            SizeHint::with_exact(self.total - self.offset)
-        } else {
-            SizeHint::default()
-        }
+        if self.exact_len { SizeHint::with_exact(self.total - self.offset) } else { SizeHint::default() }
     }
 }
 
@@ -593,19 +546,12 @@ pub async fn start_plane(
         routes: routes(),
         state_dir: state_dir.path().join("state"),
         retries,
-        retry_delays: retry_delays_ms
-            .iter()
-            .map(|ms| Duration::from_millis(*ms))
-            .collect(),
+        retry_delays: retry_delays_ms.iter().map(|ms| Duration::from_millis(*ms)).collect(),
         max_concurrency,
         region: "us-east-1".into(),
     };
     let plane = Plane::start(config).await.expect("plane starts");
-    TestPlane {
-        plane,
-        state_dir,
-        client: new_client(),
-    }
+    TestPlane { plane, state_dir, client: new_client() }
 }
 
 pub struct Answer {
@@ -638,23 +584,11 @@ impl TestPlane {
         let received_at = Instant::now();
         let (parts, body) = resp.into_parts();
         let body = body.collect().await.expect("body").to_bytes();
-        Answer {
-            status: parts.status,
-            headers: parts.headers,
-            body,
-            received_at,
-        }
+        Answer { status: parts.status, headers: parts.headers, body, received_at }
     }
 
-    pub async fn invoke(
-        &self,
-        function: &str,
-        invocation_type: Option<&str>,
-        payload: &str,
-    ) -> Answer {
-        let mut req = Request::post(
-            self.lambda_url(&format!("/2015-03-31/functions/{function}/invocations")),
-        );
+    pub async fn invoke(&self, function: &str, invocation_type: Option<&str>, payload: &str) -> Answer {
+        let mut req = Request::post(self.lambda_url(&format!("/2015-03-31/functions/{function}/invocations")));
         if let Some(t) = invocation_type {
             req = req.header("x-amz-invocation-type", t);
         }
@@ -670,20 +604,13 @@ impl TestPlane {
     }
 
     pub async fn get_json(&self, path: &str) -> serde_json::Value {
-        let answer = self
-            .send(Request::get(self.lambda_url(path)).body(empty()).unwrap())
-            .await;
+        let answer = self.send(Request::get(self.lambda_url(path)).body(empty()).unwrap()).await;
         assert_eq!(answer.status, StatusCode::OK, "GET {path}");
         answer.json()
     }
 
     pub async fn post_plane(&self, path_and_query: &str) -> Answer {
-        self.send(
-            Request::post(self.lambda_url(path_and_query))
-                .body(empty())
-                .unwrap(),
-        )
-        .await
+        self.send(Request::post(self.lambda_url(path_and_query)).body(empty()).unwrap()).await
     }
 
     pub async fn stats(&self) -> serde_json::Value {
@@ -704,16 +631,9 @@ impl TestPlane {
     }
 
     pub fn dead_letters(&self) -> Vec<serde_json::Value> {
-        let path = self
-            .state_dir
-            .path()
-            .join("state")
-            .join("dead-letter.jsonl");
+        let path = self.state_dir.path().join("state").join("dead-letter.jsonl");
         match std::fs::read_to_string(path) {
-            Ok(text) => text
-                .lines()
-                .map(|l| serde_json::from_str(l).expect("dead-letter line is JSON"))
-                .collect(),
+            Ok(text) => text.lines().map(|l| serde_json::from_str(l).expect("dead-letter line is JSON")).collect(),
             Err(_) => Vec::new(),
         }
     }

@@ -78,14 +78,15 @@ async fn ensure_table(
                 .key_schema(hash_key(table.partition_key)?);
             // The same global secondary indexes as template.yaml.
             for index in table.indexes {
-                request = request.attribute_definitions(string_attribute(index.partition_key)?).global_secondary_indexes(
-                    GlobalSecondaryIndex::builder()
-                        .index_name(index.name)
-                        .key_schema(hash_key(index.partition_key)?)
-                        .projection(Projection::builder().projection_type(ProjectionType::All).build())
-                        .build()
-                        .map_err(|e| provision_err(e.to_string()))?,
-                );
+                request =
+                    request.attribute_definitions(string_attribute(index.partition_key)?).global_secondary_indexes(
+                        GlobalSecondaryIndex::builder()
+                            .index_name(index.name)
+                            .key_schema(hash_key(index.partition_key)?)
+                            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                            .build()
+                            .map_err(|e| provision_err(e.to_string()))?,
+                    );
             }
             let result = request.send().await;
             match result {
