@@ -1,4 +1,4 @@
-"""Writes bench/report.md (the content of BENCHMARKS.md) from latest.json,
+"""Writes BENCHMARKS.md (at the repository root) from bench/results/latest.json,
 then appends bench/notes.md (hand-written analysis) when present.
 
 usage: report.py LATEST_JSON OUT_MD
@@ -67,7 +67,7 @@ def main(src, out):
         lines.append(f"| {n['in_flight']} | – | – | – | {k(n['notifications_per_second'])} | – | – | – |")
     lines += [
         "",
-        "![throughput vs requests in flight](results/throughput.png)",
+        "![throughput vs requests in flight](bench/results/throughput.png)",
         "",
         "## What was measured",
         "",
