@@ -232,14 +232,16 @@ impl JobRead for DynamoJobs {
     }
 }
 
-impl JobWrite for DynamoJobs {
-    async fn create(&self, record: &JobRecord) -> Result<bool, JobError> {
+impl DynamoJobs {
+    /// Writes the whole record if `condition` holds; false when it does not.
+    async fn put_if(&self, record: &JobRecord, condition: &str, expected: Option<u64>) -> Result<bool, JobError> {
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(to_item(record)))
-            .condition_expression("attribute_not_exists(job_id)")
+            .condition_expression(condition)
+            .set_expression_attribute_values(expected.map(|v| HashMap::from([(":expected".to_owned(), n(v))])))
             .send()
             .await;
         match result {
@@ -248,22 +250,15 @@ impl JobWrite for DynamoJobs {
             Err(e) => Err(Self::err("PutItem", aws_sdk_dynamodb::error::DisplayErrorContext(e))),
         }
     }
+}
+
+impl JobWrite for DynamoJobs {
+    async fn create(&self, record: &JobRecord) -> Result<bool, JobError> {
+        self.put_if(record, "attribute_not_exists(job_id)", None).await
+    }
 
     async fn replace(&self, record: &JobRecord, expected: u64) -> Result<bool, JobError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(record)))
-            .condition_expression("version = :expected")
-            .expression_attribute_values(":expected", n(expected))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(Self::err("PutItem", aws_sdk_dynamodb::error::DisplayErrorContext(e))),
-        }
+        self.put_if(record, "version = :expected", Some(expected)).await
     }
 }
 
