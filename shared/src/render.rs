@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use http::HeaderValue;
 use serde_json::{Map, Value, json};
 
 use crate::batch::{Header, Platform, Priority};
@@ -21,6 +22,8 @@ const FCM_TOKEN_ALLOWANCE: usize = 200;
 pub enum RenderError {
     #[error("the notification renders to {bytes} bytes for {}; the limit is {MAX_PAYLOAD_BYTES}", .platform.as_str())]
     TooLarge { platform: Platform, bytes: usize },
+    #[error("`{field}` cannot be sent as an HTTP header: {value:?}")]
+    BadHeader { field: &'static str, value: String },
 }
 
 /// Header values for an APNs request that are the same for every device.
@@ -31,6 +34,20 @@ pub struct ApnsHeaders {
     pub priority: u8,
     pub collapse_id: Option<String>,
     pub ttl_seconds: Option<u64>,
+    /// The same, encoded once: building them per request showed in profiles.
+    pub wire: WireHeaders,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireHeaders {
+    pub topic: HeaderValue,
+    pub push_type: HeaderValue,
+    pub priority: HeaderValue,
+    pub collapse_id: Option<HeaderValue>,
+}
+
+fn header_value(field: &'static str, value: &str) -> Result<HeaderValue, RenderError> {
+    HeaderValue::from_str(value).map_err(|_| RenderError::BadHeader { field, value: value.to_owned() })
 }
 
 /// One user's payloads.
@@ -72,15 +89,25 @@ impl Renderer {
     pub fn new(header: &Header, default_topic: &str) -> Result<Self, RenderError> {
         let n = &header.notification;
         let str_of = |k: &str| n.apns.get(k).and_then(Value::as_str).map(str::to_owned);
+        let topic = str_of("topic").unwrap_or_else(|| default_topic.to_owned());
+        let push_type = str_of("push_type").unwrap_or_else(|| "alert".into());
+        let priority: u8 = match n.priority {
+            Some(Priority::Normal) => 5,
+            _ => 10,
+        };
+        let wire = WireHeaders {
+            topic: header_value("apns.topic", &topic)?,
+            push_type: header_value("apns.push_type", &push_type)?,
+            priority: HeaderValue::from(u16::from(priority)),
+            collapse_id: n.collapse_key.as_deref().map(|c| header_value("collapse_key", c)).transpose()?,
+        };
         let apns_headers = ApnsHeaders {
-            topic: str_of("topic").unwrap_or_else(|| default_topic.to_owned()),
-            push_type: str_of("push_type").unwrap_or_else(|| "alert".into()),
-            priority: match n.priority {
-                Some(Priority::Normal) => 5,
-                _ => 10,
-            },
+            topic,
+            push_type,
+            priority,
             collapse_id: n.collapse_key.clone(),
             ttl_seconds: n.ttl_seconds,
+            wire,
         };
         let mut renderer = Self { header: header.clone(), apns_headers, shared: None };
         // Rendering with no vars gives the smallest form; it must already fit.

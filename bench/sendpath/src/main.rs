@@ -60,6 +60,10 @@ enum Command {
     Send(send::SendArgs),
 }
 
+// The same allocator as send-batch, so the bench measures what ships.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     shared::logging::init_json();
     let cli = Cli::parse();
@@ -76,7 +80,7 @@ fn main() -> anyhow::Result<()> {
             Command::Jwt { key, key_id, team_id } => {
                 let pem = std::fs::read(&key).with_context(|| format!("reading {}", key.display()))?;
                 let signer = shared::push::apns::TokenSigner::new(&pem, &key_id, &team_id)?;
-                println!("{}", signer.token().await?);
+                println!("{}", signer.authorization()?.to_str()?.trim_start_matches("bearer "));
                 Ok(())
             }
             Command::FcmToken { service_account } => {

@@ -7,7 +7,10 @@ use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::Full;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use tokio::sync::RwLock;
+use std::sync::RwLock;
+
+use http::HeaderValue;
+use http::header::{AUTHORIZATION, HeaderName};
 
 use super::Outcome;
 use super::h2::{H2Pool, PoolOptions, TransportError};
@@ -29,12 +32,12 @@ pub enum ApnsError {
     Transport(#[from] TransportError),
 }
 
-/// Signs and caches the provider token.
+/// Signs and caches the provider token, as the ready-made header value.
 pub struct TokenSigner {
     key: EncodingKey,
     key_id: String,
     team_id: String,
-    current: RwLock<(Arc<str>, Instant)>,
+    current: RwLock<(HeaderValue, Instant)>,
 }
 
 impl TokenSigner {
@@ -49,23 +52,24 @@ impl TokenSigner {
         })
     }
 
-    pub async fn token(&self) -> Result<Arc<str>, ApnsError> {
+    /// `bearer <jwt>`, renewed when it is older than [`TOKEN_LIFETIME`].
+    pub fn authorization(&self) -> Result<HeaderValue, ApnsError> {
         {
-            let current = self.current.read().await;
+            let current = self.current.read().unwrap_or_else(|p| p.into_inner());
             if current.1.elapsed() < TOKEN_LIFETIME {
                 return Ok(current.0.clone());
             }
         }
-        self.refresh(TOKEN_LIFETIME).await
+        self.refresh(TOKEN_LIFETIME)
     }
 
     /// After ExpiredProviderToken: renew, but never more often than Apple allows.
-    pub async fn refresh_after_rejection(&self) -> Result<Arc<str>, ApnsError> {
-        self.refresh(MIN_TOKEN_AGE_FOR_FORCED_REFRESH).await
+    pub fn refresh_after_rejection(&self) -> Result<HeaderValue, ApnsError> {
+        self.refresh(MIN_TOKEN_AGE_FOR_FORCED_REFRESH)
     }
 
-    async fn refresh(&self, min_age: Duration) -> Result<Arc<str>, ApnsError> {
-        let mut current = self.current.write().await;
+    fn refresh(&self, min_age: Duration) -> Result<HeaderValue, ApnsError> {
+        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
         if current.1.elapsed() >= min_age {
             *current = (sign(&self.key, &self.key_id, &self.team_id)?, Instant::now());
         }
@@ -73,7 +77,7 @@ impl TokenSigner {
     }
 }
 
-fn sign(key: &EncodingKey, key_id: &str, team_id: &str) -> Result<Arc<str>, ApnsError> {
+fn sign(key: &EncodingKey, key_id: &str, team_id: &str) -> Result<HeaderValue, ApnsError> {
     #[derive(serde::Serialize)]
     struct Claims<'a> {
         iss: &'a str,
@@ -82,9 +86,11 @@ fn sign(key: &EncodingKey, key_id: &str, team_id: &str) -> Result<Arc<str>, Apns
     let mut header = Header::new(Algorithm::ES256);
     header.kid = Some(key_id.to_owned());
     let iat = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
-    jsonwebtoken::encode(&header, &Claims { iss: team_id, iat }, key)
-        .map(Arc::from)
-        .map_err(|e| ApnsError::Key(e.to_string()))
+    let jwt =
+        jsonwebtoken::encode(&header, &Claims { iss: team_id, iat }, key).map_err(|e| ApnsError::Key(e.to_string()))?;
+    let mut value = HeaderValue::from_str(&format!("bearer {jwt}")).map_err(|e| ApnsError::Key(e.to_string()))?;
+    value.set_sensitive(true);
+    Ok(value)
 }
 
 pub struct ApnsClient {
@@ -103,26 +109,31 @@ impl ApnsClient {
     }
 
     pub async fn send(&self, token: &str, payload: Bytes, headers: &ApnsHeaders) -> Outcome {
-        let jwt = match self.signer.token().await {
+        let authorization = match self.signer.authorization() {
             Ok(t) => t,
             Err(e) => return Outcome::Failed(e.to_string()),
         };
-        let mut request = Request::post(format!("{}/3/device/{token}", self.pool.origin()))
-            .header("authorization", format!("bearer {jwt}"))
-            .header("apns-topic", &headers.topic)
-            .header("apns-push-type", &headers.push_type)
-            .header("apns-priority", headers.priority.to_string());
-        if let Some(c) = &headers.collapse_id {
-            request = request.header("apns-collapse-id", c);
-        }
-        if let Some(ttl) = headers.ttl_seconds {
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
-            request = request.header("apns-expiration", (now + ttl).to_string());
-        }
-        let request = match request.body(Full::new(payload)) {
+        let mut path = String::with_capacity(self.pool.origin().len() + 11 + token.len());
+        path.push_str(self.pool.origin());
+        path.push_str("/3/device/");
+        path.push_str(token);
+        let mut request = match Request::post(path).body(Full::new(payload)) {
             Ok(r) => r,
             Err(e) => return Outcome::Failed(format!("cannot build the request: {e}")),
         };
+        let wire = &headers.wire;
+        let map = request.headers_mut();
+        map.insert(AUTHORIZATION, authorization);
+        map.insert(HeaderName::from_static("apns-topic"), wire.topic.clone());
+        map.insert(HeaderName::from_static("apns-push-type"), wire.push_type.clone());
+        map.insert(HeaderName::from_static("apns-priority"), wire.priority.clone());
+        if let Some(c) = &wire.collapse_id {
+            map.insert(HeaderName::from_static("apns-collapse-id"), c.clone());
+        }
+        if let Some(ttl) = headers.ttl_seconds {
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+            map.insert(HeaderName::from_static("apns-expiration"), HeaderValue::from(now + ttl));
+        }
         match self.pool.send(request).await {
             Ok(response) => classify(response.status(), response.body(), super::retry_after(response.headers())),
             Err(e) => Outcome::Retry { reason: e.to_string(), after: None },
@@ -131,7 +142,7 @@ impl ApnsClient {
 
     /// Called when a send came back [`Outcome::AuthExpired`].
     pub async fn renew_token(&self) {
-        if let Err(e) = self.signer.refresh_after_rejection().await {
+        if let Err(e) = self.signer.refresh_after_rejection() {
             tracing::error!(error = %e, "cannot renew the APNs provider token");
         }
     }
