@@ -147,3 +147,20 @@ fn send_batch_may_chain_and_invoke_only_itself() {
     let resource = serde_norway::to_string(&invoke[0]["Resource"]).unwrap();
     assert!(resource.contains("${AWS::StackName}-send-batch"), "{resource}");
 }
+
+#[test]
+fn cfn_lint_passes() {
+    let cfn_lint = root().join(".local/venv/bin/cfn-lint");
+    assert!(
+        cfn_lint.exists(),
+        "{} is missing: run scripts/setup (it installs local/requirements.txt)",
+        cfn_lint.display()
+    );
+    let out = std::process::Command::new(&cfn_lint).arg(root().join("template.yaml")).output().unwrap();
+    assert!(
+        out.status.success(),
+        "cfn-lint found problems:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
