@@ -67,7 +67,10 @@ impl Settings {
             batch_size: env.bounded_or("BATCH_SIZE", 500, 1..=10_000),
             max_run,
             margin_floor,
-            lease: Duration::from_secs_f64(env.bounded_or("LEASE_SECONDS", 60.0, 1.0..=900.0)),
+            // A batch whose devices all need every retry (5 attempts, 10 s
+            // cap, 10 s timeouts) can take minutes; a lease shorter than that
+            // would let a duplicate invocation take over and resend it.
+            lease: Duration::from_secs_f64(env.bounded_or("LEASE_SECONDS", 180.0, 1.0..=900.0)),
             file_cache_max_bytes: env.bounded_or("FILE_CACHE_MAX_MB", 64u64, 0..=4096) * 1024 * 1024,
             default_topic,
             apns,
