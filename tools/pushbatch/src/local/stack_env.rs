@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use shared::schema::{ALL_TABLES, BUCKET_ENV};
 
 use super::parts::{Ports, StateDir, http_url};
@@ -17,25 +16,14 @@ pub const PASSTHROUGH_VARS: &[&str] = &["MAX_RUN_SECONDS", "BATCH_SIZE"];
 /// `PUSHBATCH_FN_RUST_LOG=debug` becomes `RUST_LOG=debug`.
 pub const FN_ENV_PREFIX: &str = "PUSHBATCH_FN_";
 
-/// `<state>/sandbox/ready.json`, written by push-sandbox once it serves.
-#[derive(Debug, Clone, Deserialize)]
-pub struct SandboxReady {
-    pub tls: String,
-    pub http: String,
-    pub ca: PathBuf,
-    pub apns_key: PathBuf,
-    pub apns_key_id: String,
-    pub apns_team_id: String,
-    pub fcm_service_account: PathBuf,
-    pub fcm_project: String,
-}
+/// `<state>/sandbox/ready.json`: the sandbox's own type, so the file has one
+/// definition.
+pub use push_sandbox::credentials::ReadyFile as SandboxReady;
 
-impl SandboxReady {
-    /// The ready file, if present and well-formed.
-    pub fn read(path: &Path) -> Option<Self> {
-        let text = std::fs::read_to_string(path).ok()?;
-        serde_json::from_str(&text).ok()
-    }
+/// The ready file, if present and well-formed.
+pub fn read_sandbox_ready(path: &Path) -> Option<SandboxReady> {
+    let text = std::fs::read_to_string(path).ok()?;
+    serde_json::from_str(&text).ok()
 }
 
 /// Function variables taken from a process environment: the passthrough
@@ -167,7 +155,7 @@ mod tests {
         let ready: SandboxReady = serde_json::from_str(
             r#"{"tls":"127.0.0.1:1","http":"127.0.0.1:2","ca":"/s/ca.pem","apns_key":"/s/k.p8",
                 "apns_key_id":"KID","apns_team_id":"TEAM","fcm_service_account":"/s/sa.json",
-                "fcm_project":"proj"}"#,
+                "fcm_project":"proj","pid":1}"#,
         )
         .expect("ready.json shape");
         let env = render(&StackConfig::new("/repo", "/state"), Some(&ready));

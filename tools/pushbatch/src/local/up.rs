@@ -12,7 +12,7 @@ use super::launch::{launch, marker};
 use super::parts::{Part, Ports, StateDir};
 use super::process::{self, log_tail, reap_in_background, spawn_detached};
 use super::provision::{self, Provisioned};
-use super::stack_env::{self, SandboxReady};
+use super::stack_env::{self, read_sandbox_ready};
 use super::status::{StatusReport, status};
 use super::{LocalError, StackConfig, StackRecord, health};
 use crate::aws_clients;
@@ -58,7 +58,7 @@ pub async fn up(config: &StackConfig) -> Result<UpReport, LocalError> {
     let first: Vec<Part> = INDEPENDENT.into_iter().filter(|&p| config.includes(p)).collect();
     run.start_and_wait(&first).await?;
 
-    let sandbox = config.includes(Part::Sandbox).then(|| SandboxReady::read(&state.sandbox_ready())).flatten();
+    let sandbox = config.includes(Part::Sandbox).then(|| read_sandbox_ready(&state.sandbox_ready())).flatten();
     let env = stack_env::render(config, sandbox.as_ref());
     let env_path = state.stack_env();
     let changed = std::fs::read_to_string(&env_path).ok().as_deref() != Some(env.render().as_str());
@@ -231,7 +231,7 @@ impl Run<'_> {
         }
         if part == Part::Sandbox {
             let expected = super::parts::listen_addr(ports.sandbox_http());
-            match SandboxReady::read(&self.state.sandbox_ready()) {
+            match read_sandbox_ready(&self.state.sandbox_ready()) {
                 Some(ready) if ready.http == expected => {}
                 Some(ready) => {
                     return Err(format!("ready.json is for {}, not {expected}", ready.http));
