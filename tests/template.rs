@@ -44,6 +44,16 @@ fn tables_match_the_schema() {
             "{}",
             def.logical_id
         );
+        let range = &table["KeySchema"][1];
+        assert_eq!(
+            range["AttributeName"].as_str(),
+            def.sort_key,
+            "{}: the sort key differs from shared::schema",
+            def.logical_id
+        );
+        if def.sort_key.is_some() {
+            assert_eq!(range["KeyType"].as_str(), Some("RANGE"), "{}", def.logical_id);
+        }
         let gsis: BTreeSet<(String, String)> = table["GlobalSecondaryIndexes"]
             .as_sequence()
             .map(|s| {

@@ -1,16 +1,20 @@
 //! The library every pushbatch function and tool shares: the batch-file
 //! reader, push clients, ports (small traits) and their AWS adapters.
 
+pub mod approval;
 pub mod aws;
 pub mod batch;
+pub mod campaigns;
 pub mod chain;
 pub mod config;
 pub mod devices;
 pub mod invoke;
 pub mod jobs;
 pub mod logging;
+pub mod mail;
 pub mod objects;
 pub mod push;
 pub mod render;
 pub mod report;
 pub mod schema;
+pub mod users;

@@ -13,6 +13,8 @@ pub struct TableDef {
     pub logical_id: &'static str,
     /// Partition key attribute (type S).
     pub partition_key: &'static str,
+    /// Sort key attribute (type S), for tables queried by range.
+    pub sort_key: Option<&'static str>,
     /// Global secondary indexes (partition key only, type S, all attributes).
     pub indexes: &'static [IndexDef],
 }
@@ -34,6 +36,7 @@ pub const DEVICES: TableDef = TableDef {
     default_name: "pushbatch-devices",
     logical_id: "DevicesTable",
     partition_key: "user_id",
+    sort_key: None,
     indexes: &[],
 };
 
@@ -43,11 +46,52 @@ pub const JOBS: TableDef = TableDef {
     default_name: "pushbatch-jobs",
     logical_id: "JobsTable",
     partition_key: "job_id",
+    sort_key: None,
     indexes: &[JOBS_BY_OBJECT],
 };
 
+/// Users who signed up on a UTC day (`YYYY-MM-DD`).
+pub const USERS_BY_SIGNUP_DAY: IndexDef = IndexDef { name: "by_signup_day", partition_key: "signup_day" };
+/// Users last active on a UTC day (`YYYY-MM-DD`).
+pub const USERS_BY_ACTIVE_DAY: IndexDef = IndexDef { name: "by_active_day", partition_key: "last_active_day" };
+
+/// The app's users, as the scheduled campaigns select them: `user_id`,
+/// `signup_day`, `last_active_day` (both `YYYY-MM-DD`, UTC),
+/// `signup_completed` (BOOL), and optionally `name` (a template variable).
+/// Campaigns query the two day indexes; nothing ever scans the table.
+pub const USERS: TableDef = TableDef {
+    env: "USERS_TABLE",
+    default_name: "pushbatch-users",
+    logical_id: "UsersTable",
+    partition_key: "user_id",
+    sort_key: None,
+    indexes: &[USERS_BY_SIGNUP_DAY, USERS_BY_ACTIVE_DAY],
+};
+
+/// One item per scheduled campaign and UTC day (`run_date`): the run's
+/// conditional marker, the segment it wrote, and the A/B assignment counts.
+pub const CAMPAIGN_RUNS: TableDef = TableDef {
+    env: "CAMPAIGN_RUNS_TABLE",
+    default_name: "pushbatch-campaign-runs",
+    logical_id: "CampaignRunsTable",
+    partition_key: "campaign",
+    sort_key: Some("run_date"),
+    indexes: &[],
+};
+
+/// Approval requests: one item per request (status, payload, audience,
+/// decisions, used links).
+pub const REQUESTS: TableDef = TableDef {
+    env: "REQUESTS_TABLE",
+    default_name: "pushbatch-requests",
+    logical_id: "RequestsTable",
+    partition_key: "request_id",
+    sort_key: None,
+    indexes: &[],
+};
+
 /// Every table, in the order the local stack creates them.
-pub const ALL_TABLES: &[TableDef] = &[DEVICES, JOBS];
+pub const ALL_TABLES: &[TableDef] = &[DEVICES, JOBS, USERS, CAMPAIGN_RUNS, REQUESTS];
 
 /// Bucket name variable and its local default.
 pub const BUCKET_ENV: &str = "BUCKET";

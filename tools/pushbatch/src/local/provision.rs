@@ -76,6 +76,14 @@ async fn ensure_table(
                 .billing_mode(BillingMode::PayPerRequest)
                 .attribute_definitions(string_attribute(table.partition_key)?)
                 .key_schema(hash_key(table.partition_key)?);
+            if let Some(sort_key) = table.sort_key {
+                let range_key = KeySchemaElement::builder()
+                    .attribute_name(sort_key)
+                    .key_type(KeyType::Range)
+                    .build()
+                    .map_err(|e| provision_err(e.to_string()))?;
+                request = request.attribute_definitions(string_attribute(sort_key)?).key_schema(range_key);
+            }
             // The same global secondary indexes as template.yaml.
             for index in table.indexes {
                 request =

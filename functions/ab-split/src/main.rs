@@ -1,0 +1,2 @@
+//! ab-split: being built (see its issue).
+fn main() {}

@@ -1,0 +1,2 @@
+//! approval: being built (see its issue).
+fn main() {}

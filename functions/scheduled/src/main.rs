@@ -1,0 +1,2 @@
+//! scheduled: being built (see its issue).
+fn main() {}

@@ -1,0 +1,1 @@
+//! Approval requests, signed links and their store (being built).

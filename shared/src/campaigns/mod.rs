@@ -1,0 +1,1 @@
+//! Scheduled campaigns and their variants (being built).

@@ -1,0 +1,1 @@
+//! Sending email (being built).

@@ -1,0 +1,1 @@
+//! The users table (being built).
