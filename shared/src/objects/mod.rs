@@ -10,6 +10,10 @@ use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use tokio::io::{AsyncBufRead, BufReader};
 
+mod upload;
+
+pub use upload::{Created, ObjectCreate, ObjectUpload, PART_BYTES, StreamedObject};
+
 pub type ByteReader = Box<dyn AsyncBufRead + Send + Unpin>;
 
 #[derive(Debug, thiserror::Error)]
@@ -222,6 +226,8 @@ impl ObjectList for S3Objects {
 pub struct MemoryObjects {
     objects: Mutex<HashMap<(String, String), (String, Bytes)>>,
     puts: Mutex<u64>,
+    /// Multipart uploads in progress: id → numbered parts.
+    uploads: Mutex<HashMap<String, Vec<(i32, Bytes)>>>,
 }
 
 impl MemoryObjects {
