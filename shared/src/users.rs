@@ -126,9 +126,8 @@ impl UsersByDay for DynamoUsers {
                 .expression_attribute_values(":completed", AttributeValue::Bool(completed));
         }
         if let Some(PageToken(key)) = start {
-            request = request.set_exclusive_start_key(Some(
-                key.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect(),
-            ));
+            request = request
+                .set_exclusive_start_key(Some(key.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect()));
         }
         let out = request.send().await.map_err(|e| UsersError {
             operation: "Query",
@@ -143,9 +142,10 @@ impl UsersByDay for DynamoUsers {
                 Some(SelectedUser { user_id, name })
             })
             .collect();
-        let next = out.last_evaluated_key().filter(|k| !k.is_empty()).map(|key| {
-            PageToken(key.iter().filter_map(|(k, v)| Some((k.clone(), v.as_s().ok()?.clone()))).collect())
-        });
+        let next = out
+            .last_evaluated_key()
+            .filter(|k| !k.is_empty())
+            .map(|key| PageToken(key.iter().filter_map(|(k, v)| Some((k.clone(), v.as_s().ok()?.clone()))).collect()));
         Ok(Page { users, next })
     }
 }

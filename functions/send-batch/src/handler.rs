@@ -5,6 +5,7 @@ use lambda_runtime::{Error, LambdaEvent};
 use serde_json::{Value, json};
 use shared::batch::Encoding;
 use shared::chain::{Continuation, ContinuationEvent};
+use shared::objects::created_objects;
 
 use crate::deps::Ports;
 use crate::job::{self, Link, LinkReport};
@@ -30,24 +31,10 @@ pub fn triggers(payload: Value) -> Result<Vec<Trigger>, BadEvent> {
     if event.records.is_empty() {
         return Err(BadEvent("no records".into()));
     }
-    Ok(event
-        .records
+    Ok(created_objects(event)
         .into_iter()
-        .filter(|r| r.event_name.as_deref().is_some_and(|n| n.starts_with("ObjectCreated")))
-        .filter_map(|r| {
-            let bucket = r.s3.bucket.name?;
-            let key = decode_key(r.s3.object.key.as_deref()?);
-            let etag = r.s3.object.e_tag.unwrap_or_default();
-            let sequencer = r.s3.object.sequencer.unwrap_or_default();
-            Some(Trigger::Upload { bucket, key, etag, sequencer })
-        })
+        .map(|o| Trigger::Upload { bucket: o.bucket, key: o.key, etag: o.etag, sequencer: o.sequencer })
         .collect())
-}
-
-/// S3 event keys are URL-encoded, with spaces as `+`.
-fn decode_key(key: &str) -> String {
-    let spaced = key.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
 }
 
 pub async fn handle<P: Ports>(ports: &P, event: LambdaEvent<Value>) -> Result<Value, Error> {

@@ -61,7 +61,13 @@ mod tests {
         let key = SegmentKey::new("day1-signup", NaiveDate::from_ymd_opt(2026, 11, 24).unwrap());
         assert_eq!(key.key(), "segments/day1-signup/2026-11-24.jsonl");
         assert_eq!(SegmentKey::parse(&key.key()).unwrap(), key);
-        for bad in ["batches/x/2026-01-01.jsonl", "segments/x.jsonl", "segments/x/2026-13-01.jsonl", "segments/x/y/2026-01-01.jsonl", "segments/x/2026-01-01.json"] {
+        for bad in [
+            "batches/x/2026-01-01.jsonl",
+            "segments/x.jsonl",
+            "segments/x/2026-13-01.jsonl",
+            "segments/x/y/2026-01-01.jsonl",
+            "segments/x/2026-01-01.json",
+        ] {
             assert!(SegmentKey::parse(bad).is_err(), "{bad}");
         }
     }

@@ -13,12 +13,11 @@ use serde_json::{Map, Value};
 
 use crate::batch::{Header, Notification};
 
-pub use assign::{BUCKETS, Assigned, bucket_of};
+pub use assign::{Assigned, BUCKETS, bucket_of};
 pub use defs::ALL;
 pub use keys::{SegmentKey, assignment_key, control_key, variant_key};
 pub use runs::{
-    CampaignRun, Claim, DynamoRuns, MemoryRuns, RunClaim, RunError, RunFinish, RunList, RunState, RunSplit,
-    SplitRecord,
+    CampaignRun, Claim, DynamoRuns, MemoryRuns, RunClaim, RunError, RunFinish, RunList, RunSplit, RunState, SplitRecord,
 };
 
 /// The name ab-split and the reports use for the users who receive nothing.

@@ -127,8 +127,11 @@ pub trait RunSplit: Send + Sync {
 
 pub trait RunList: Send + Sync {
     /// A campaign's runs from `since` (inclusive, `YYYY-MM-DD`), oldest first.
-    fn list(&self, campaign: &str, since: Option<&str>)
-    -> impl Future<Output = Result<Vec<CampaignRun>, RunError>> + Send;
+    fn list(
+        &self,
+        campaign: &str,
+        since: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<CampaignRun>, RunError>> + Send;
 }
 
 pub struct DynamoRuns {
@@ -173,7 +176,8 @@ fn from_item(item: &HashMap<String, AttributeValue>) -> Result<CampaignRun, RunE
     let num = |k: &str| item.get(k).and_then(|v| v.as_n().ok()).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
     let campaign = text("campaign").unwrap_or_default();
     let run_date = text("run_date").unwrap_or_default();
-    let corrupt = |message: String| RunError::Corrupt { campaign: campaign.clone(), run_date: run_date.clone(), message };
+    let corrupt =
+        |message: String| RunError::Corrupt { campaign: campaign.clone(), run_date: run_date.clone(), message };
     let state = match text("run_state") {
         None => None,
         Some(st) => Some(RunState::parse(&st).ok_or_else(|| corrupt(format!("unknown state {st:?}")))?),
@@ -261,9 +265,7 @@ impl RunFinish for DynamoRuns {
             .expression_attribute_values(":now", n(now_ms));
         request = match segment_key {
             Some(key) => request
-                .update_expression(
-                    "SET run_state = :state, #users = :users, updated_at_ms = :now, segment_key = :key",
-                )
+                .update_expression("SET run_state = :state, #users = :users, updated_at_ms = :now, segment_key = :key")
                 .expression_attribute_values(":key", s(key)),
             None => request.update_expression("SET run_state = :state, #users = :users, updated_at_ms = :now"),
         };

@@ -10,8 +10,10 @@ use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 use tokio::io::{AsyncBufRead, BufReader};
 
+mod event;
 mod upload;
 
+pub use event::{CreatedObject, created_objects};
 pub use upload::{Created, ObjectCreate, ObjectUpload, PART_BYTES, StreamedObject};
 
 pub type ByteReader = Box<dyn AsyncBufRead + Send + Unpin>;

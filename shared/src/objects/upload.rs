@@ -31,8 +31,12 @@ pub trait ObjectCreate: Send + Sync {
 
 /// A multipart upload, one part at a time.
 pub trait ObjectUpload: Send + Sync {
-    fn begin(&self, bucket: &str, key: &str, content_type: &str)
-    -> impl Future<Output = Result<String, ObjectError>> + Send;
+    fn begin(
+        &self,
+        bucket: &str,
+        key: &str,
+        content_type: &str,
+    ) -> impl Future<Output = Result<String, ObjectError>> + Send;
     /// Returns the part's ETag. `number` counts from 1.
     fn upload_part(
         &self,
