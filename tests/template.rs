@@ -174,3 +174,27 @@ fn cfn_lint_passes() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Every campaign in shared::campaigns has exactly one schedule, with the
+/// same expression, in UTC, whose input names it and passes the scheduled
+/// time; and there is no schedule for a campaign that does not exist.
+#[test]
+fn schedules_match_the_campaign_definitions() {
+    let t = template();
+    let function = &t["Resources"]["ScheduledFunction"];
+    assert_eq!(function["Metadata"]["BuildProperties"]["Binary"].as_str(), Some("scheduled"));
+    let mut scheduled = BTreeSet::new();
+    for (name, event) in function["Properties"]["Events"].as_mapping().expect("ScheduledFunction has Events") {
+        assert_eq!(event["Type"].as_str(), Some("ScheduleV2"), "{name:?}");
+        let props = &event["Properties"];
+        assert_eq!(props["ScheduleExpressionTimezone"].as_str(), Some("UTC"), "{name:?}");
+        let input: serde_json::Value = serde_json::from_str(props["Input"].as_str().unwrap()).unwrap();
+        assert_eq!(input["time"], "<aws.scheduler.scheduled-time>", "{name:?}");
+        let id = input["campaign"].as_str().unwrap().to_owned();
+        let campaign = shared::campaigns::find(&id).unwrap_or_else(|| panic!("{name:?} schedules unknown {id}"));
+        assert_eq!(props["ScheduleExpression"].as_str(), Some(campaign.schedule), "{id}");
+        assert!(scheduled.insert(id.clone()), "{id} is scheduled twice");
+    }
+    let defined: BTreeSet<String> = shared::campaigns::ALL.iter().map(|c| c.id.to_owned()).collect();
+    assert_eq!(scheduled, defined);
+}
