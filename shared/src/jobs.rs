@@ -201,6 +201,11 @@ impl DynamoJobs {
     /// The jobs started for one version of a file (usually one; more when S3
     /// delivered the upload's event with different sequencers).
     pub async fn find_by_object(&self, bucket: &str, key: &str, etag: &str) -> Result<Vec<JobRecord>, JobError> {
+        self.find_by_object_id(&object_id(bucket, key, etag)).await
+    }
+
+    /// Jobs of an [`object_id`].
+    pub async fn find_by_object_id(&self, object: &str) -> Result<Vec<JobRecord>, JobError> {
         let index = crate::schema::JOBS_BY_OBJECT;
         let out = self
             .client
@@ -209,7 +214,7 @@ impl DynamoJobs {
             .index_name(index.name)
             .key_condition_expression("#o = :o")
             .expression_attribute_names("#o", index.partition_key)
-            .expression_attribute_values(":o", s(object_id(bucket, key, etag)))
+            .expression_attribute_values(":o", s(object))
             .send()
             .await
             .map_err(|e| Self::err("Query", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;

@@ -48,6 +48,16 @@ pub fn dynamodb(sdk: &SdkConfig, env: &EnvMap) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(builder.build())
 }
 
+/// Lambda client: `AWS_ENDPOINT_URL_LAMBDA` (or `AWS_ENDPOINT_URL`); on the
+/// local stack that is the event plane.
+pub fn lambda(sdk: &SdkConfig, env: &EnvMap) -> aws_sdk_lambda::Client {
+    let mut builder = aws_sdk_lambda::config::Builder::from(sdk);
+    if let Some(url) = endpoint(env, "AWS_ENDPOINT_URL_LAMBDA") {
+        builder = builder.endpoint_url(url);
+    }
+    aws_sdk_lambda::Client::from_conf(builder.build())
+}
+
 fn endpoint<'a>(env: &'a EnvMap, service_var: &str) -> Option<&'a str> {
     env.get(service_var).or_else(|| env.get("AWS_ENDPOINT_URL")).filter(|url| !url.is_empty())
 }

@@ -4,13 +4,15 @@
 //!
 //! - [`local`]: the local stack (`local up|down|status`), also used by the
 //!   integration tests' harness.
-//! - [`seed`]: synthetic users in the devices table.
+//! - [`seed`]: synthetic users in the devices and users tables.
+//! - [`campaign`]: `campaign report`, the A/B results of a scheduled campaign.
 //! - [`jobs`]: `send` (upload and follow) and `status`; [`validate`]: offline
 //!   checks of a batch file; [`demo`]: the main job on the local stack.
 //! - [`context`] and [`env_file`]: repository root, state directory and the
 //!   layered environment every command reads.
 
 pub mod aws_clients;
+pub mod campaign;
 pub mod context;
 pub mod demo;
 pub mod env_file;

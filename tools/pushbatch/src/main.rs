@@ -22,12 +22,15 @@ enum Command {
     /// The local stack (emulators, push sandbox, event plane, watch)
     #[command(subcommand)]
     Local(LocalCommand),
-    /// Write synthetic users and devices into the devices table
+    /// Write synthetic users: devices, and profiles for the campaigns
     Seed(SeedArgs),
     /// Upload a batch file to batches/, follow its job, print the summary
     Send(pushbatch::jobs::SendArgs),
     /// Show a job's progress or its summary
     Status(pushbatch::jobs::StatusArgs),
+    /// Scheduled campaigns: run a day, per-variant results
+    #[command(subcommand)]
+    Campaign(pushbatch::campaign::CampaignCommand),
     /// Check a batch file offline: counts, invalid entries, malformed JSON
     Validate(pushbatch::validate::ValidateArgs),
     /// The main job on the local stack: up, seed, send, check against the sandbox
@@ -55,6 +58,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Seed(args) => pushbatch::seed::cli::run(args, &ctx).await?,
             Command::Send(args) => pushbatch::jobs::send(&ctx.env()?, args).await?,
             Command::Status(args) => pushbatch::jobs::status(&ctx.env()?, args).await?,
+            Command::Campaign(command) => pushbatch::campaign::dispatch(&ctx.env()?, command).await?,
             Command::Validate(args) => pushbatch::validate::run(args).await?,
             Command::Demo(args) => pushbatch::demo::run(args, &ctx).await?,
         })

@@ -4,9 +4,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Args;
-use shared::schema::DEVICES;
+use shared::schema::{DEVICES, USERS};
 
-use super::{SeedError, SeedOptions, write_users};
+use super::{ProfileOptions, SeedError, SeedOptions, write_profiles, write_users};
 use crate::aws_clients;
 use crate::context::Context;
 
@@ -39,6 +39,19 @@ pub struct SeedArgs {
     /// BatchWriteItem calls in flight
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
+    /// The newest sign-up / activity day of the users-table profiles
+    /// (YYYY-MM-DD, UTC; default today)
+    #[arg(long)]
+    pub today: Option<chrono::NaiveDate>,
+    /// Sign-ups spread over this many days up to --today
+    #[arg(long, default_value_t = 30)]
+    pub span_days: u64,
+    /// Share of users who completed their sign-up
+    #[arg(long, default_value_t = 0.6)]
+    pub completed_fraction: f64,
+    /// Write only the devices table, not the users table's profiles
+    #[arg(long)]
+    pub no_profiles: bool,
     /// Print the summary as JSON
     #[arg(long)]
     pub json: bool,
@@ -72,6 +85,15 @@ pub async fn run(args: SeedArgs, ctx: &Context) -> Result<ExitCode, SeedError> {
         return Err(SeedError::NoEndpoint);
     }
     let table = env.get_or(DEVICES.env, DEVICES.default_name).to_string();
+    let users_table = env.get_or(USERS.env, USERS.default_name).to_string();
+    if !(0.0..=1.0).contains(&args.completed_fraction) {
+        return Err(SeedError::BadFraction { name: "completed-fraction", value: args.completed_fraction });
+    }
+    let profiles = ProfileOptions {
+        today: args.today.unwrap_or_else(|| chrono::Utc::now().date_naive()),
+        span_days: args.span_days.max(1),
+        completed_fraction: args.completed_fraction,
+    };
     let sdk = aws_clients::sdk_config(&env).await;
     let client = aws_clients::dynamodb(&sdk, &env);
 
@@ -79,12 +101,25 @@ pub async fn run(args: SeedArgs, ctx: &Context) -> Result<ExitCode, SeedError> {
     let started = Instant::now();
     let summary = write_users(&client, &table, &opts, args.concurrency, &progress).await?;
     progress.finish_and_clear();
+    if !args.no_profiles {
+        let progress = crate::progress::counter(!args.json, opts.users, "profiles");
+        write_profiles(&client, &users_table, &opts, &profiles, args.concurrency, &progress).await?;
+        progress.finish_and_clear();
+    }
     let elapsed = started.elapsed();
 
     if args.json {
         println!("{}", serde_json::to_string(&summary).unwrap_or_default());
     } else {
         let rate = summary.users as f64 / elapsed.as_secs_f64().max(1e-9);
+        if !args.no_profiles {
+            println!(
+                "profiles in {users_table}: sign-ups over the {} days up to {}, {:.0}% completed",
+                profiles.span_days,
+                profiles.today,
+                profiles.completed_fraction * 100.0
+            );
+        }
         println!("seeded {} users into {table} in {:.1}s ({rate:.0} users/s)", summary.users, elapsed.as_secs_f64());
         println!(
             "devices: {} ios ({} dead), {} android ({} dead); opted out: {}; muted: {}",

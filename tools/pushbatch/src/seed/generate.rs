@@ -258,7 +258,7 @@ fn fcm_token(rng: &mut Xoshiro256PlusPlus, dead: bool) -> String {
 
 /// Decorrelates (seed, index) pairs before seeding the per-user generator
 /// (SplitMix64's finaliser over a golden-ratio combination).
-fn mix(seed: u64, index: u64) -> u64 {
+pub(super) fn mix(seed: u64, index: u64) -> u64 {
     let mut z = seed
         .wrapping_mul(0x9E37_79B9_7F4A_7C15)
         .wrapping_add(index.wrapping_add(1).wrapping_mul(0xBF58_476D_1CE4_E5B9));

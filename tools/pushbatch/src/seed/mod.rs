@@ -2,13 +2,15 @@
 
 pub mod cli;
 mod generate;
+mod profile;
 mod write;
 
 pub use generate::{
     APNS_TOKEN_LEN, APP_ID, DEAD_PREFIX, FCM_TOKEN_LEN, MUTED_CATEGORIES, Platform, SeedDevice, SeedOptions,
     SeedSummary, SeedUser, summarize, user_id, user_record,
 };
-pub use write::{BATCH_ITEMS, user_item, write_users};
+pub use profile::{ProfileOptions, user_profile};
+pub use write::{BATCH_ITEMS, user_item, write_profiles, write_users};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SeedError {

@@ -10,7 +10,8 @@ use indicatif::ProgressBar;
 use rand::RngExt;
 
 use super::SeedError;
-use super::generate::{SeedOptions, SeedSummary, SeedUser, user_record};
+use super::generate::{SeedOptions, SeedSummary, SeedUser, summarize, user_record};
+use super::profile::{ProfileOptions, user_profile};
 
 /// BatchWriteItem's limit.
 pub const BATCH_ITEMS: u64 = 25;
@@ -54,38 +55,62 @@ pub async fn write_users(
     progress: &ProgressBar,
 ) -> Result<SeedSummary, SeedError> {
     opts.validate()?;
-    let batches = opts.users.div_ceil(BATCH_ITEMS);
+    write_generated(client, table, opts.users, concurrency, progress, |i| user_item(&user_record(i, opts))).await?;
+    Ok(summarize(opts))
+}
+
+/// Writes the users-table profiles of users `0..opts.users` (what the
+/// scheduled campaigns select on).
+pub async fn write_profiles(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    opts: &SeedOptions,
+    profiles: &ProfileOptions,
+    concurrency: usize,
+    progress: &ProgressBar,
+) -> Result<(), SeedError> {
+    write_generated(client, table, opts.users, concurrency, progress, |i| user_profile(i, opts, profiles).to_item())
+        .await
+}
+
+async fn write_generated(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    count: u64,
+    concurrency: usize,
+    progress: &ProgressBar,
+    item: impl Fn(u64) -> HashMap<String, AttributeValue>,
+) -> Result<(), SeedError> {
+    let item = &item;
+    let batches = count.div_ceil(BATCH_ITEMS);
     let mut writes = futures::stream::iter(0..batches)
         .map(|batch| {
             let start = batch * BATCH_ITEMS;
-            let end = (start + BATCH_ITEMS).min(opts.users);
+            let end = (start + BATCH_ITEMS).min(count);
             async move {
-                let users: Vec<SeedUser> = (start..end).map(|i| user_record(i, opts)).collect();
-                write_batch(client, table, &users).await?;
-                Ok::<_, SeedError>(users)
+                write_batch(client, table, (start..end).map(item).collect()).await?;
+                Ok::<_, SeedError>(end - start)
             }
         })
         .buffer_unordered(concurrency.max(1));
-    let mut summary = SeedSummary::default();
     while let Some(result) = writes.next().await {
-        let users = result?;
-        users.iter().for_each(|u| summary.add(u));
-        progress.inc(users.len() as u64);
+        progress.inc(result?);
     }
-    Ok(summary)
+    Ok(())
 }
 
 /// One BatchWriteItem call, then retries of `UnprocessedItems` with
 /// exponential backoff and full jitter (what DynamoDB asks clients to do
 /// when it sheds load).
-async fn write_batch(client: &aws_sdk_dynamodb::Client, table: &str, users: &[SeedUser]) -> Result<(), SeedError> {
-    let mut pending: Vec<WriteRequest> = users
-        .iter()
-        .map(|user| {
-            let put = PutRequest::builder()
-                .set_item(Some(user_item(user)))
-                .build()
-                .map_err(|e| SeedError::Write(e.to_string()))?;
+async fn write_batch(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    items: Vec<HashMap<String, AttributeValue>>,
+) -> Result<(), SeedError> {
+    let mut pending: Vec<WriteRequest> = items
+        .into_iter()
+        .map(|item| {
+            let put = PutRequest::builder().set_item(Some(item)).build().map_err(|e| SeedError::Write(e.to_string()))?;
             Ok(WriteRequest::builder().put_request(put).build())
         })
         .collect::<Result<_, SeedError>>()?;
