@@ -88,8 +88,7 @@ impl Harness {
 }
 
 async fn start() -> anyhow::Result<Harness> {
-    let mut opts = StackOptions::default();
-    opts.sandbox_args = vec!["--track-tokens".into()];
+    let opts = StackOptions { sandbox_args: vec!["--track-tokens".into()], ..StackOptions::default() };
     let stack = Stack::start(opts).await?;
     let dynamodb = stack.dynamodb().await;
     let hidden = indicatif::ProgressBar::hidden();

@@ -286,7 +286,9 @@ impl RunSplit for DynamoRuns {
             .table_name(&self.table)
             .key("campaign", s(campaign))
             .key("run_date", s(run_date))
-            .update_expression("SET split = :split")
+            // SPLIT is one of DynamoDB's reserved words.
+            .update_expression("SET #split = :split")
+            .expression_attribute_names("#split", "split")
             .expression_attribute_values(":split", s(json))
             .send()
             .await

@@ -143,10 +143,10 @@ impl<'a, U: ObjectUpload + ObjectWrite> StreamedObject<'a, U> {
 
     /// Drops what was uploaded (parts are billed until aborted).
     pub async fn abort(self) {
-        if let Some(upload_id) = &self.upload_id {
-            if let Err(e) = self.store.abort(&self.bucket, &self.key, upload_id).await {
-                tracing::warn!(key = %self.key, error = %e, "aborting a multipart upload failed; the bucket's lifecycle rule removes it");
-            }
+        if let Some(upload_id) = &self.upload_id
+            && let Err(e) = self.store.abort(&self.bucket, &self.key, upload_id).await
+        {
+            tracing::warn!(key = %self.key, error = %e, "aborting a multipart upload failed; the bucket's lifecycle rule removes it");
         }
     }
 }
