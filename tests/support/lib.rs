@@ -13,3 +13,4 @@ pub use ports::free_port_base;
 pub use pushbatch::local::{Endpoint, Part, StatusReport};
 pub use stack::{Stack, StackOptions};
 pub use wait::eventually;
+pub mod approval;

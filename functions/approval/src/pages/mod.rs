@@ -1,0 +1,5 @@
+//! The HTML pages, one module each.
+
+pub mod confirm;
+pub mod form;
+pub mod status;

@@ -1,0 +1,79 @@
+//! `GET /requests/{id}`: the request, its decision, and its send job.
+
+use shared::approval::{ApprovalRequest, Status};
+use shared::jobs::JobRecord;
+
+use crate::html::{esc, page, time};
+use crate::pages::confirm::summary;
+
+fn job_block(job: &JobRecord) -> String {
+    let c = &job.counters;
+    let d = c.total_devices();
+    let state = if job.status.is_terminal() { "Summary" } else { "Progress" };
+    let reason = job.reason.as_deref().map(|r| format!("<p class=\"error\">{}</p>", esc(r))).unwrap_or_default();
+    format!(
+        "<h2>Sending: {state}</h2><p>Job <code>{}</code> is <strong id=\"job-status\">{}</strong>.</p>{reason}\
+         <table><tbody>\
+         <tr><th scope=\"row\">Entries read</th><td>{}</td></tr>\
+         <tr><th scope=\"row\">Users targeted</th><td>{}</td></tr>\
+         <tr><th scope=\"row\">Opted out</th><td>{}</td></tr>\
+         <tr><th scope=\"row\">Without devices</th><td>{}</td></tr>\
+         <tr><th scope=\"row\">Devices delivered</th><td>{}</td></tr>\
+         <tr><th scope=\"row\">Devices pruned (dead tokens)</th><td>{}</td></tr>\
+         <tr><th scope=\"row\">Devices failed</th><td>{}</td></tr>\
+         </tbody></table>",
+        esc(&job.job_id),
+        job.status.as_str(),
+        c.entries,
+        c.targeted_users,
+        c.opted_out,
+        c.no_devices,
+        d.delivered,
+        d.pruned,
+        d.failed,
+    )
+}
+
+/// `jobs` is None when the job could not be looked up (shown, not fatal).
+pub fn render(r: &ApprovalRequest, now: i64, jobs: Option<&[JobRecord]>, notice: Option<&str>) -> String {
+    let label = r.status_label(now);
+    let decision = match (&r.decided_by, r.decided_at) {
+        (Some(by), Some(at)) => {
+            format!("<dt>Decided by</dt><dd>{}</dd><dt>Decided at</dt><dd>{}</dd>", esc(by), time(at))
+        }
+        _ => format!("<dt>Expires</dt><dd>{}</dd>", time(r.expires_at)),
+    };
+    let reason = r.reason.as_deref().map(|x| format!("<dt>Reason</dt><dd>{}</dd>", esc(x))).unwrap_or_default();
+    let tests: String = r.tests.iter().map(|(who, t)| format!("<li>{}: {} test(s)</li>", esc(who), t.count)).collect();
+    let tests = if tests.is_empty() { String::new() } else { format!("<h2>Test sends</h2><ul>{tests}</ul>") };
+    let mut refresh = None;
+    let sending = match (&r.batch, jobs) {
+        (Some(b), Some([])) => {
+            refresh = Some(5);
+            format!("<p>The batch file <code>{}</code> is written; sending is about to start.</p>", esc(&b.key))
+        }
+        (Some(b), Some(jobs)) => {
+            if jobs.iter().any(|j| !j.status.is_terminal()) {
+                refresh = Some(5);
+            }
+            format!("<p>Batch file: <code>{}</code></p>{}", esc(&b.key), jobs.iter().map(job_block).collect::<String>())
+        }
+        (Some(b), None) => format!("<p>Batch file: <code>{}</code> (its progress is not available right now).</p>", esc(&b.key)),
+        (None, _) if r.status == Status::Approved => {
+            "<p class=\"error\">Approved, but the batch file is not written yet. Pressing Approve again on the same link \
+             retries it.</p>"
+                .to_owned()
+        }
+        (None, _) => String::new(),
+    };
+    let notice = notice
+        .map(|n| format!("<div class=\"notice good\" role=\"status\"><p>{}</p></div>", esc(n)))
+        .unwrap_or_default();
+    let body = format!(
+        "<h1>Push request</h1>{notice}<p>Status: <strong id=\"status\" class=\"status-{label}\">{label}</strong></p>\
+         <dl><dt>Request</dt><dd><code>{}</code></dd>{decision}{reason}</dl>{sending}{tests}<h2>The request</h2>{}",
+        esc(&r.request_id),
+        summary(r)
+    );
+    page(&format!("Request {label}"), &body, refresh)
+}

@@ -1,0 +1,46 @@
+//! `GET /requests/{id}`.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Response};
+use shared::approval::{JobsByObject, RequestGet};
+
+use crate::deps::Ports;
+use crate::html::message;
+use crate::links::internal;
+use crate::pages;
+use crate::reply::html;
+
+/// Fixed texts for `?notice=`: the query never reaches the page itself.
+fn notice(query: Option<&str>) -> Option<&'static str> {
+    let value = form_urlencoded::parse(query.unwrap_or("").as_bytes()).find(|(k, _)| k == "notice").map(|(_, v)| v)?;
+    Some(match value.as_ref() {
+        "submitted" => "Your request was sent to the approvers. This page shows what they decide.",
+        "approved" => "Approved. The batch file is written and sending has started.",
+        "rejected" => "Rejected. The requester has been emailed.",
+        _ => return None,
+    })
+}
+
+pub async fn show<P: Ports>(p: &P, id: &str, query: Option<&str>) -> Response<Body> {
+    let request = match p.requests().get(id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            return html(StatusCode::NOT_FOUND, message("No such request", "bad", "There is no such request.", ""));
+        }
+        Err(e) => {
+            tracing::error!(request_id = id, error = %e, "reading the request failed");
+            return internal("The request could not be read.");
+        }
+    };
+    let jobs = match request.batch.as_ref().and_then(|b| b.etag.as_ref().map(|e| (b, e))) {
+        Some((b, etag)) => match p.jobs().find(&b.bucket, &b.key, etag).await {
+            Ok(jobs) => Some(jobs),
+            Err(e) => {
+                tracing::warn!(request_id = id, error = %e, "looking up the send job failed");
+                None
+            }
+        },
+        None => None,
+    };
+    html(StatusCode::OK, pages::status::render(&request, p.now(), jobs.as_deref(), notice(query)))
+}
