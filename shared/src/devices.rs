@@ -14,6 +14,10 @@ use rand::RngExt;
 
 use crate::batch::{Device, Platform};
 
+pub mod registry;
+
+pub use registry::{DEFAULT_MAX_DEVICES, DeviceRegister, DeviceUnregister, Evicted, Registered, Registration};
+
 /// BatchGetItem takes at most 100 keys.
 pub const MAX_KEYS_PER_CALL: usize = 100;
 const MAX_ATTEMPTS: u32 = 8;
@@ -31,6 +35,8 @@ pub enum DeviceError {
     Dynamo { operation: &'static str, table: String, message: String },
     #[error("DynamoDB kept returning unprocessed keys for {table} after {MAX_ATTEMPTS} attempts")]
     Unprocessed { table: String },
+    #[error("the devices of {user_id} in {table} kept changing under {attempts} conditional writes")]
+    Contended { table: String, user_id: String, attempts: u32 },
 }
 
 /// Looks up users' devices; users with no item are absent from the map.
@@ -188,11 +194,14 @@ fn parse_item(item: &HashMap<String, AttributeValue>) -> Option<(String, UserDev
 #[derive(Default)]
 pub struct MemoryDevices {
     pub users: Mutex<HashMap<String, UserDevices>>,
+    /// App and time of devices registered through `DeviceRegister`, keyed by
+    /// (user, token): `UserDevices` carries only what send-batch needs.
+    details: Mutex<HashMap<(String, String), Registration>>,
 }
 
 impl MemoryDevices {
     pub fn with(users: impl IntoIterator<Item = (String, UserDevices)>) -> Self {
-        Self { users: Mutex::new(users.into_iter().collect()) }
+        Self { users: Mutex::new(users.into_iter().collect()), details: Mutex::default() }
     }
 }
 

@@ -1,0 +1,153 @@
+//! Routes a request to registration or unregistration and answers it.
+//!
+//! Order of checks: who is calling (401), which route (404/405), may they
+//! act on `{id}` (403), is the request well-formed (400/413/415); only then
+//! is anything written, so a refused request never changes the table.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::json;
+use shared::devices::{DeviceError, DeviceRegister, DeviceUnregister, Registered, Registration};
+use tracing::{info, warn};
+
+use crate::auth::{self, Caller};
+use crate::body;
+use crate::problem::{ApiError, empty_response, json_response};
+use crate::settings::Settings;
+
+/// The two routes, with their path parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `PUT /users/{id}/devices`
+    Register { user_id: String },
+    /// `DELETE /users/{id}/devices/{token}`
+    Unregister { user_id: String, token: String },
+}
+
+impl Route {
+    fn name(&self) -> &'static str {
+        match self {
+            Route::Register { .. } => "register",
+            Route::Unregister { .. } => "unregister",
+        }
+    }
+
+    fn user_id(&self) -> &str {
+        match self {
+            Route::Register { user_id } | Route::Unregister { user_id, .. } => user_id,
+        }
+    }
+}
+
+/// The route, from the method and the path parameters API Gateway matched.
+pub fn route(request: &Request) -> Result<Route, ApiError> {
+    let params = request.path_parameters_ref();
+    let param = |name: &str| params.and_then(|p| p.first(name)).map(str::to_owned);
+    match (request.method(), param("id"), param("token")) {
+        (&Method::PUT, Some(user_id), None) => Ok(Route::Register { user_id }),
+        (&Method::DELETE, Some(user_id), Some(token)) => Ok(Route::Unregister { user_id, token }),
+        (_, Some(_), None) => Err(ApiError::MethodNotAllowed { allow: "PUT" }),
+        (_, Some(_), Some(_)) => Err(ApiError::MethodNotAllowed { allow: "DELETE" }),
+        (_, None, _) => Err(ApiError::NotFound),
+    }
+}
+
+/// Answers one request; store failures become 503s, never Lambda errors, so
+/// API Gateway always relays a JSON answer.
+pub async fn handle<S>(store: &S, settings: &Settings, request: Request, now: DateTime<Utc>) -> Response<Body>
+where
+    S: DeviceRegister + DeviceUnregister,
+{
+    let started = Instant::now();
+    let caller = auth::caller(&request);
+    let route = route(&request);
+    let route_name = route.as_ref().map_or("none", Route::name);
+    let user_id = route.as_ref().map(|r| r.user_id().to_owned()).unwrap_or_default();
+    let response = match answer(store, settings, caller.as_ref(), route, &request, now).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    };
+    let caller_kind = match caller {
+        Some(Caller::User(_)) => "user",
+        Some(Caller::Backend(_)) => "backend",
+        None => "none",
+    };
+    info!(
+        route = route_name,
+        method = %request.method(),
+        status = response.status().as_u16(),
+        user_id = %user_id,
+        caller = caller_kind,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "devices request"
+    );
+    response
+}
+
+async fn answer<S>(
+    store: &S,
+    settings: &Settings,
+    caller: Option<&Caller>,
+    route: Result<Route, ApiError>,
+    request: &Request,
+    now: DateTime<Utc>,
+) -> Result<Response<Body>, ApiError>
+where
+    S: DeviceRegister + DeviceUnregister,
+{
+    let caller = caller.ok_or(ApiError::Unauthenticated)?;
+    let route = route?;
+    let user_id = body::user_id(route.user_id())?;
+    auth::authorize(caller, user_id)?;
+    match &route {
+        Route::Register { .. } => {
+            let parsed = body::register_body(request.headers(), request.body())?;
+            let registration = Registration { device: parsed.device, app: parsed.app, at: now };
+            let outcome = store
+                .register(user_id, &registration, settings.max_devices)
+                .await
+                .map_err(|e| store_error(&e, user_id))?;
+            Ok(registered(user_id, &registration, &outcome))
+        }
+        Route::Unregister { token, .. } => {
+            for spelling in body::path_token(token)? {
+                if store.unregister(user_id, &spelling).await.map_err(|e| store_error(&e, user_id))? {
+                    break;
+                }
+            }
+            // Absent or removed alike: the device is not registered now,
+            // which is what the caller asked for.
+            Ok(empty_response(StatusCode::NO_CONTENT))
+        }
+    }
+}
+
+fn store_error(error: &DeviceError, user_id: &str) -> ApiError {
+    warn!(error = %error, user_id = %user_id, "devices table write failed");
+    match error {
+        DeviceError::Contended { .. } => ApiError::Busy,
+        _ => ApiError::Unavailable,
+    }
+}
+
+/// `201` for a new device, `200` for a refreshed one; the body echoes what is
+/// stored and names any device evicted for the cap.
+fn registered(user_id: &str, registration: &Registration, outcome: &Registered) -> Response<Body> {
+    let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
+    let mut device = json!({
+        "platform": registration.device.platform.as_str(),
+        "token": registration.device.token,
+        "updated_at": registration.updated_at(),
+    });
+    if let Some(app) = &registration.app {
+        device["app"] = json!(app);
+    }
+    let evicted: Vec<_> = outcome.evicted.iter().map(|e| json!({"platform": e.platform, "token": e.token})).collect();
+    json_response(
+        status,
+        &json!({"user_id": user_id, "device": device, "created": outcome.created, "evicted": evicted}),
+    )
+}
