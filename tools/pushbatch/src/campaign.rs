@@ -76,7 +76,9 @@ pub fn tally(campaign: &str, runs: &[CampaignRun], jobs: &BTreeMap<String, JobRe
         let Some(split) = &run.split else { continue };
         dates.push(run.run_date.clone());
         for (variant, assigned) in &split.assigned {
-            let row = rows.entry(variant.clone()).or_insert_with(|| VariantRow { variant: variant.clone(), ..VariantRow::default() });
+            let row = rows
+                .entry(variant.clone())
+                .or_insert_with(|| VariantRow { variant: variant.clone(), ..VariantRow::default() });
             row.assigned += assigned;
             let Some(object) = split.batches.get(variant) else { continue };
             match jobs.get(object).filter(|j| j.status == JobStatus::Done) {
@@ -170,7 +172,12 @@ pub async fn report(env: &EnvMap, args: ReportArgs) -> anyhow::Result<ExitCode> 
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{}: {} run(s){}", report.campaign, report.runs.len(), report.runs.first().map(|f| format!(" from {f}")).unwrap_or_default());
+    println!(
+        "{}: {} run(s){}",
+        report.campaign,
+        report.runs.len(),
+        report.runs.first().map(|f| format!(" from {f}")).unwrap_or_default()
+    );
     let rows: Vec<Vec<String>> = report
         .variants
         .iter()
@@ -187,7 +194,10 @@ pub async fn report(env: &EnvMap, args: ReportArgs) -> anyhow::Result<ExitCode> 
             ]
         })
         .collect();
-    print!("{}", crate::table::render(&["variant", "assigned", "sent", "delivered", "pruned", "failed", "pending"], &rows));
+    print!(
+        "{}",
+        crate::table::render(&["variant", "assigned", "sent", "delivered", "pruned", "failed", "pending"], &rows)
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -210,6 +210,10 @@ impl StateDir {
     pub fn stack_json(&self) -> PathBuf {
         self.dir.join("stack.json")
     }
+    /// The approval flow's link-signing key (random, made by `local up`).
+    pub fn approval_link_key(&self) -> PathBuf {
+        self.dir.join("approval-link.key")
+    }
     pub fn sandbox_dir(&self) -> PathBuf {
         self.dir.join("sandbox")
     }

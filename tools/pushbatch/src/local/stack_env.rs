@@ -12,6 +12,8 @@ use crate::env_file::EnvMap;
 /// Process variables copied into stack.env by `local up`, so a caller can
 /// shorten the send-batch chain without editing files.
 pub const PASSTHROUGH_VARS: &[&str] = &["MAX_RUN_SECONDS", "BATCH_SIZE"];
+/// The local stack's approver (its test sends go to the seeded `u-000001`).
+pub const LOCAL_APPROVER: &str = "approver@example.com";
 /// Process variables with this prefix are copied with the prefix removed:
 /// `PUSHBATCH_FN_RUST_LOG=debug` becomes `RUST_LOG=debug`.
 pub const FN_ENV_PREFIX: &str = "PUSHBATCH_FN_";
@@ -82,6 +84,13 @@ pub fn render(config: &StackConfig, sandbox: Option<&SandboxReady>) -> EnvMap {
     // Direct addresses, for tests and tools that must bypass the plane.
     env.set("MOTO_URL", http_url(ports.moto()));
     env.set("LAMBDA_WATCH_URL", http_url(ports.watch()));
+    // The approval flow, for trying it locally: mail goes to aws-ses-v2-local.
+    env.set("APPROVERS", LOCAL_APPROVER);
+    env.set("REQUESTERS", "@example.com");
+    env.set("APPROVER_USERS", format!("{{\"{LOCAL_APPROVER}\": [\"u-000001\"]}}"));
+    env.set("MAIL_FROM", "pushbatch@example.com");
+    env.set("PUBLIC_BASE_URL", "http://{host}/lambda-url/approval");
+    env.set("LINK_KEY_FILE", path(state.approval_link_key()));
     env.set("RUST_LOG", "info");
     env.overlaid_with(&config.fn_env)
 }
@@ -119,6 +128,9 @@ mod tests {
             ("SANDBOX_URL", "http://127.0.0.1:9106"),
             ("EVENT_PLANE_URL", "http://127.0.0.1:9102"),
             ("RUST_LOG", "info"),
+            ("APPROVERS", "approver@example.com"),
+            ("PUBLIC_BASE_URL", "http://{host}/lambda-url/approval"),
+            ("LINK_KEY_FILE", "/state/approval-link.key"),
         ];
         for (key, value) in expected {
             assert_eq!(env.get(key), Some(value), "{key}");

@@ -44,6 +44,7 @@ pub async fn up(config: &StackConfig) -> Result<UpReport, LocalError> {
         create_dir(&dir)?;
     }
     write_record(config, &state)?;
+    ensure_link_key(&state)?;
 
     let spinner = crate::progress::spinner(config.progress, "starting the local stack");
     let mut run = Run {
@@ -86,6 +87,18 @@ pub async fn up(config: &StackConfig) -> Result<UpReport, LocalError> {
 
 fn create_dir(dir: &std::path::Path) -> Result<(), LocalError> {
     std::fs::create_dir_all(dir).map_err(|source| LocalError::Io { path: dir.to_path_buf(), source })
+}
+
+/// A random link-signing key for the local approval flow, kept across
+/// restarts so that links in already-sent mail stay valid.
+fn ensure_link_key(state: &StateDir) -> Result<(), LocalError> {
+    let path = state.approval_link_key();
+    if path.exists() {
+        return Ok(());
+    }
+    let key: [u8; 32] = rand::random();
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(&path, hex).map_err(|source| LocalError::Io { path, source })
 }
 
 fn write_record(config: &StackConfig, state: &StateDir) -> Result<(), LocalError> {

@@ -110,7 +110,8 @@ async fn write_batch(
     let mut pending: Vec<WriteRequest> = items
         .into_iter()
         .map(|item| {
-            let put = PutRequest::builder().set_item(Some(item)).build().map_err(|e| SeedError::Write(e.to_string()))?;
+            let put =
+                PutRequest::builder().set_item(Some(item)).build().map_err(|e| SeedError::Write(e.to_string()))?;
             Ok(WriteRequest::builder().put_request(put).build())
         })
         .collect::<Result<_, SeedError>>()?;
