@@ -124,8 +124,10 @@ async fn scheduled_campaigns_end_to_end() -> anyhow::Result<()> {
         }
         let run = h.split_run(campaign.id).await?;
         let split = run.split.expect("split");
-        let counts: BTreeMap<String, u64> = split.assigned.iter().filter(|(_, n)| **n > 0).map(|(k, v)| (k.clone(), *v)).collect();
-        let expected_counts: BTreeMap<String, u64> = assigned.iter().map(|(k, v)| (k.clone(), v.len() as u64)).collect();
+        let counts: BTreeMap<String, u64> =
+            split.assigned.iter().filter(|(_, n)| **n > 0).map(|(k, v)| (k.clone(), *v)).collect();
+        let expected_counts: BTreeMap<String, u64> =
+            assigned.iter().map(|(k, v)| (k.clone(), v.len() as u64)).collect();
         assert_eq!(counts, expected_counts, "{}: users per variant", campaign.id);
 
         for (variant, users) in &assigned {
@@ -144,14 +146,21 @@ async fn scheduled_campaigns_end_to_end() -> anyhow::Result<()> {
             assert_eq!(job.layout.as_ref().and_then(|l| l.header.variant.clone()).as_deref(), Some(variant.as_str()));
             assert_eq!((c.entries, c.targeted_users), (users.len() as u64, users.len() as u64), "{object}");
             let devices = c.total_devices();
-            assert_eq!((devices.delivered, devices.pruned, devices.failed), (live.len() as u64, dead.len() as u64, 0), "{object}");
+            assert_eq!(
+                (devices.delivered, devices.pruned, devices.failed),
+                (live.len() as u64, dead.len() as u64, 0),
+                "{object}"
+            );
             live_expected.extend(live.into_iter().map(|d| d.token));
         }
 
         let report = pushbatch::campaign::gather(&env_map(&h), campaign.id, Some(today())).await?;
         let control_row = report.variants.last().expect("rows");
         assert_eq!(control_row.variant, CONTROL);
-        assert_eq!((control_row.assigned, control_row.sent, control_row.delivered), (expected_counts.get(CONTROL).copied().unwrap_or(0), 0, 0));
+        assert_eq!(
+            (control_row.assigned, control_row.sent, control_row.delivered),
+            (expected_counts.get(CONTROL).copied().unwrap_or(0), 0, 0)
+        );
         for row in &report.variants[..report.variants.len() - 1] {
             assert_eq!(row.assigned, expected_counts.get(&row.variant).copied().unwrap_or(0), "{}", row.variant);
             assert_eq!((row.sent, row.pending_runs), (row.assigned, 0), "{}", row.variant);
