@@ -198,3 +198,46 @@ fn schedules_match_the_campaign_definitions() {
     let defined: BTreeSet<String> = shared::campaigns::ALL.iter().map(|c| c.id.to_owned()).collect();
     assert_eq!(scheduled, defined);
 }
+
+/// Every function has an alarm on its errors, and send-batch one on links
+/// that wait or are dropped (a stuck job).
+#[test]
+fn every_function_has_an_errors_alarm_and_stuck_jobs_alarm() {
+    let t = template();
+    let alarms = resources_of_type(&t, "AWS::CloudWatch::Alarm");
+    let watched = |metric: &str, function: &str| {
+        alarms.iter().any(|(_, a)| {
+            a["Properties"]["MetricName"].as_str() == Some(metric)
+                && a["Properties"]["Dimensions"][0]["Value"]["Ref"].as_str() == Some(function)
+        })
+    };
+    for (logical_id, _) in resources_of_type(&t, "AWS::Serverless::Function") {
+        assert!(watched("Errors", logical_id), "{logical_id} has no Errors alarm");
+    }
+    assert!(watched("AsyncEventAge", "SendBatchFunction"), "no stuck-link alarm");
+    assert!(watched("AsyncEventsDropped", "SendBatchFunction"), "no dropped-link alarm");
+}
+
+/// Every function has sample events in events/, named `<function>-*.json`,
+/// and every sample belongs to a function (each function's own tests check
+/// that its samples deserialize into its handler's input).
+#[test]
+fn every_function_has_sample_events() {
+    let functions: BTreeSet<String> = std::fs::read_dir(root().join("functions"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    let samples: Vec<String> = std::fs::read_dir(root().join("events"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    for sample in &samples {
+        assert!(
+            functions.iter().any(|f| sample.starts_with(&format!("{f}-"))),
+            "events/{sample} is not named for a function"
+        );
+    }
+    for function in &functions {
+        assert!(samples.iter().any(|s| s.starts_with(&format!("{function}-"))), "{function} has no sample event");
+    }
+}
