@@ -5,7 +5,7 @@
 
 use std::io::Write as _;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use clap::Args;
@@ -17,6 +17,7 @@ use crate::context::Context;
 use crate::env_file::EnvMap;
 use crate::jobs::{Jobs, print_summary};
 use crate::local::{StackConfig, up};
+use crate::rss::PeakSampler;
 use crate::seed::{SeedOptions, user_id, write_users};
 
 #[derive(Debug, Args)]
@@ -33,6 +34,14 @@ pub struct DemoArgs {
     /// Port base of the local stack
     #[arg(long, default_value_t = 9100)]
     pub port_base: u16,
+    /// Build the functions optimized, as they are deployed (`cargo lambda
+    /// watch --release`); for measurements
+    #[arg(long)]
+    pub release: bool,
+    /// Write the measurements (wall time, invocations, peak RSS of
+    /// send-batch, the cross-check) as JSON to this file
+    #[arg(long)]
+    pub report: Option<std::path::PathBuf>,
 }
 
 /// The batch file: every seeded user, a third with a name to fill in, and a
@@ -107,6 +116,9 @@ pub async fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     config.port_base = args.port_base;
     config.fn_env.set("MAX_RUN_SECONDS", args.max_run_seconds.to_string());
     config.cargo_target_dir = std::env::var_os("CARGO_TARGET_DIR").map(Into::into);
+    if args.release {
+        config.extra_args.insert(crate::local::Part::Watch, vec!["--release".into()]);
+    }
     println!("1/4 starting the local stack in {}", state_dir.display());
     let report = up(&config).await?;
     if !report.status.all_healthy() {
@@ -119,7 +131,9 @@ pub async fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     let sdk = crate::aws_clients::sdk_config(&env).await;
     let dynamo = crate::aws_clients::dynamodb(&sdk, &env);
     let bar = crate::progress::counter(true, opts.users, "users");
+    let seeding = Instant::now();
     let seeded = write_users(&dynamo, env.get_or(DEVICES.env, DEVICES.default_name), &opts, 16, &bar).await?;
+    let seed_seconds = seeding.elapsed().as_secs_f64();
     bar.finish_and_clear();
 
     let dir = state_dir.join("demo");
@@ -131,9 +145,13 @@ pub async fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
 
     println!("3/4 sending {} (each link runs at most {}s)", file.display(), args.max_run_seconds);
     let jobs = Jobs::from_env(&env).await;
+    let rss = PeakSampler::start("send-batch", Duration::from_millis(250));
+    let sending = Instant::now();
     let (key, etag) = jobs.upload(&file, None).await?;
     let size = std::fs::metadata(&file)?.len();
-    let summary = jobs.follow(&key, &etag, size, Duration::from_secs(3600), true).await?;
+    let summary = jobs.follow(&key, &etag, size, Duration::from_secs(3 * 3600), true).await?;
+    let wall_seconds = sending.elapsed().as_secs_f64();
+    let peak_rss_kb = rss.max_kb();
     print_summary(&summary);
 
     println!("4/4 checking against the push sandbox");
@@ -147,6 +165,32 @@ pub async fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
         stats["apns"]["delivered"], stats["fcm"]["delivered"], stats["apns"]["rejected"], stats["fcm"]["rejected"]
     );
     let problems = cross_check(&summary, &stats);
+    println!(
+        "  measured      {wall_seconds:.0}s from upload to summary, {} invocations, send-batch peak RSS {:.1} MB",
+        summary.invocations,
+        peak_rss_kb as f64 / 1024.0
+    );
+    if let Some(path) = &args.report {
+        let report = json!({
+            "users": args.users,
+            "file_bytes": size,
+            "max_run_seconds": args.max_run_seconds,
+            "release_build": args.release,
+            "seed_seconds": seed_seconds,
+            "wall_seconds": wall_seconds,
+            "invocations": summary.invocations,
+            "busy_ms": summary.busy_ms,
+            "sends_per_second": summary.sends_per_second,
+            "peak_rss_kb": peak_rss_kb,
+            "status": summary.status,
+            "cross_check_problems": problems,
+            "counters": summary.counters,
+            "sandbox": stats,
+            "measured_at": chrono::Utc::now().to_rfc3339(),
+        });
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     if summary.status != "done" || !problems.is_empty() {
         for p in &problems {
             println!("  MISMATCH      {p}");

@@ -19,6 +19,7 @@ pub mod env_file;
 pub mod jobs;
 pub mod local;
 pub mod progress;
+pub mod rss;
 pub mod seed;
 pub mod table;
 pub mod validate;
