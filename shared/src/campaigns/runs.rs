@@ -71,6 +71,24 @@ pub struct CampaignRun {
     pub split: Option<SplitRecord>,
 }
 
+impl CampaignRun {
+    /// A run nobody has touched yet.
+    pub fn new(campaign: &str, run_date: &str) -> Self {
+        Self {
+            campaign: campaign.to_owned(),
+            run_date: run_date.to_owned(),
+            state: None,
+            target_day: None,
+            lease_until_ms: 0,
+            started_at_ms: 0,
+            updated_at_ms: 0,
+            users: 0,
+            segment_key: None,
+            split: None,
+        }
+    }
+}
+
 /// The outcome of trying to start a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
@@ -338,18 +356,9 @@ impl MemoryRuns {
 
     fn upsert(&self, campaign: &str, run_date: &str, f: impl FnOnce(&mut CampaignRun)) {
         let mut runs = self.lock();
-        let run = runs.entry((campaign.to_owned(), run_date.to_owned())).or_insert_with(|| CampaignRun {
-            campaign: campaign.to_owned(),
-            run_date: run_date.to_owned(),
-            state: None,
-            target_day: None,
-            lease_until_ms: 0,
-            started_at_ms: 0,
-            updated_at_ms: 0,
-            users: 0,
-            segment_key: None,
-            split: None,
-        });
+        let run = runs
+            .entry((campaign.to_owned(), run_date.to_owned()))
+            .or_insert_with(|| CampaignRun::new(campaign, run_date));
         f(run);
     }
 }

@@ -209,20 +209,12 @@ mod tests {
 
     fn run(date: &str, assigned: &[(&str, u64)], batches: &[(&str, &str)]) -> CampaignRun {
         CampaignRun {
-            campaign: "c".into(),
-            run_date: date.into(),
-            state: None,
-            target_day: None,
-            lease_until_ms: 0,
-            started_at_ms: 0,
-            updated_at_ms: 0,
-            users: 0,
-            segment_key: None,
             split: Some(SplitRecord {
                 assigned: assigned.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
                 batches: batches.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
                 ..SplitRecord::default()
             }),
+            ..CampaignRun::new("c", date)
         }
     }
 
