@@ -170,3 +170,28 @@ fn the_sample_event_is_a_segment_of_a_known_campaign() {
     let key = shared::campaigns::SegmentKey::parse(&objects[0].key).unwrap();
     assert!(find(&key.campaign).is_some());
 }
+
+/// The same users on two days (and a re-run of ab-split on another day's
+/// segment) land in the same variants: assignment ignores the date.
+#[tokio::test]
+async fn a_user_keeps_their_variant_across_days() {
+    let deps = Deps { objects: MemoryObjects::default(), runs: MemoryRuns::default() };
+    let mut by_day: Vec<BTreeMap<String, String>> = Vec::new();
+    for day in ["2026-11-23", "2026-11-24"] {
+        let key = format!("segments/day21-inactive/{day}.jsonl");
+        let etag = deps.objects.insert(BUCKET, &key, segment(800));
+        handle(&deps, LambdaEvent { payload: event(&key, &etag), context: Context::default() }).await.unwrap();
+        let mut variant_of = BTreeMap::new();
+        let files = deps.objects.list(BUCKET, &format!("batches/campaigns/day21-inactive/{day}/")).await.unwrap();
+        assert!(!files.is_empty());
+        for file in files {
+            let (header, users) = read_lines(&deps.objects, &file);
+            for user in users {
+                variant_of.insert(id_of(&user), header["variant"].as_str().unwrap().to_owned());
+            }
+        }
+        by_day.push(variant_of);
+    }
+    assert!(by_day[0].len() > 600, "most users are in a variant");
+    assert_eq!(by_day[0], by_day[1]);
+}
