@@ -207,8 +207,9 @@ fn every_function_has_an_errors_alarm_and_stuck_jobs_alarm() {
     let alarms = resources_of_type(&t, "AWS::CloudWatch::Alarm");
     let watched = |metric: &str, function: &str| {
         alarms.iter().any(|(_, a)| {
-            a["Properties"]["MetricName"].as_str() == Some(metric)
-                && a["Properties"]["Dimensions"][0]["Value"]["Ref"].as_str() == Some(function)
+            // `!Ref X` is a tagged value, written back as it reads.
+            let value = serde_norway::to_string(&a["Properties"]["Dimensions"][0]["Value"]).unwrap_or_default();
+            a["Properties"]["MetricName"].as_str() == Some(metric) && value.trim() == format!("!Ref {function}")
         })
     };
     for (logical_id, _) in resources_of_type(&t, "AWS::Serverless::Function") {
