@@ -14,6 +14,7 @@ pub mod logging;
 pub mod mail;
 pub mod objects;
 pub mod push;
+pub mod quota;
 pub mod render;
 pub mod report;
 pub mod schema;

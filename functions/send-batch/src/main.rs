@@ -12,10 +12,11 @@ use shared::push::apns::{ApnsClient, TokenSigner};
 use shared::push::fcm::FcmClient;
 use shared::push::h2::PoolOptions;
 use shared::push::retry::Providers;
+use shared::quota::{Bucket, DynamoQuota, SharedQuota};
 
 use send_batch::deps::Deps;
 use send_batch::handler::handle;
-use send_batch::settings::Settings;
+use send_batch::settings::{Settings, SharedQuotaSettings};
 
 // A quarter of the send path's CPU went to glibc's malloc (see BENCHMARKS.md):
 // every request allocates its URI, headers, stream state and futures.
@@ -50,14 +51,23 @@ async fn main() -> anyhow::Result<()> {
                 max_in_flight: f.max_in_flight,
                 request_timeout: settings.request_timeout,
             };
-            Some(FcmClient::new(
+            let client = FcmClient::new(
                 &f.endpoint,
                 tls.clone(),
                 &options,
                 &account,
                 f.project_id.as_deref(),
                 f.rate_per_minute,
-            )?)
+            )?;
+            Some(match SharedQuotaSettings::load()? {
+                Some(quota) => {
+                    let name = format!("fcm#{}", f.project_id.as_deref().unwrap_or("default"));
+                    let bucket = Bucket::new(quota.per_minute, quota.block);
+                    let store = DynamoQuota::new(shared::aws::dynamodb(&aws), &settings.jobs_table, &name, bucket);
+                    client.with_shared_quota(SharedQuota::new(store, quota.block))
+                }
+                None => client,
+            })
         }
         None => None,
     };

@@ -129,6 +129,30 @@ impl Settings {
     }
 }
 
+/// The FCM project's quota shared with every concurrent sender (a token
+/// bucket in the jobs table, see `shared::quota`). Off unless
+/// `FCM_SHARED_RATE_PER_MINUTE` is set; the local `FCM_RATE_PER_MINUTE`
+/// limit applies either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SharedQuotaSettings {
+    pub per_minute: u64,
+    /// Tokens taken from the bucket at a time.
+    pub block: u64,
+}
+
+impl SharedQuotaSettings {
+    pub fn from_env(env: &mut EnvReader<'_>) -> Option<Self> {
+        let per_minute = env.optional_parsed::<u64>("FCM_SHARED_RATE_PER_MINUTE").filter(|r| *r > 0)?;
+        Some(Self { per_minute, block: env.bounded_or("FCM_SHARED_QUOTA_BLOCK", 500, 1..=100_000) })
+    }
+
+    pub fn load() -> Result<Option<Self>, ConfigError> {
+        let mut env = EnvReader::from_process();
+        let settings = Self::from_env(&mut env);
+        env.finish().map(|_| settings)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;

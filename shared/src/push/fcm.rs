@@ -15,6 +15,7 @@ use tokio::sync::{Mutex, RwLock};
 
 use super::Outcome;
 use super::h2::{H2Pool, PoolOptions, TransportError};
+use crate::quota::{DynamoQuota, SharedQuota};
 
 pub const DEFAULT_ENDPOINT: &str = "https://fcm.googleapis.com";
 pub const SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
@@ -64,6 +65,7 @@ pub struct FcmClient {
     url: String,
     auth: Auth,
     limiter: Option<DefaultDirectRateLimiter>,
+    shared_quota: Option<SharedQuota<DynamoQuota>>,
 }
 
 impl FcmClient {
@@ -89,13 +91,29 @@ impl FcmClient {
             let burst = NonZeroU32::new(per_minute.get() / 60).unwrap_or(NonZeroU32::MIN);
             RateLimiter::direct(Quota::per_minute(per_minute).allow_burst(burst))
         });
-        Ok(Self { pool, url, auth: Auth { account, current: RwLock::new(None), refresh: Mutex::new(()) }, limiter })
+        Ok(Self {
+            pool,
+            url,
+            auth: Auth { account, current: RwLock::new(None), refresh: Mutex::new(()) },
+            limiter,
+            shared_quota: None,
+        })
+    }
+
+    /// Also draws every request from the project's quota shared with every
+    /// other sender (see `crate::quota`).
+    pub fn with_shared_quota(mut self, quota: SharedQuota<DynamoQuota>) -> Self {
+        self.shared_quota = Some(quota);
+        self
     }
 
     /// Sends one `{"message": ...}` body.
     pub async fn send(&self, body: Bytes) -> Outcome {
         if let Some(limiter) = &self.limiter {
             limiter.until_ready().await;
+        }
+        if let Some(quota) = &self.shared_quota {
+            quota.take_one().await;
         }
         let token = match self.auth.bearer().await {
             Ok(t) => t,

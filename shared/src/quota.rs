@@ -1,0 +1,199 @@
+//! A send quota shared by every sender of one provider project: FCM allows
+//! 600,000 messages a minute per project, and every send-batch invocation
+//! running at once (three A/B variants, several uploads) draws on the same
+//! allowance. Each sender's own governor limiter cannot know about the
+//! others, so the allowance is a token bucket in DynamoDB, taken in blocks
+//! (a few calls per thousand pushes) and spent locally.
+
+use std::future::Future;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+/// What one take from the bucket got.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Grant {
+    pub granted: u64,
+    /// When nothing was granted: how long until `want` tokens are there.
+    pub wait: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("DynamoDB {operation} on the quota item {key}: {message}")]
+pub struct QuotaError {
+    pub operation: &'static str,
+    pub key: String,
+    pub message: String,
+}
+
+/// The bucket: `per_minute` tokens a minute, holding at most `capacity`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bucket {
+    pub per_minute: u64,
+    pub capacity: u64,
+}
+
+impl Bucket {
+    /// One second's worth of burst, and never less than one block.
+    pub fn new(per_minute: u64, block: u64) -> Self {
+        Self { per_minute, capacity: (per_minute / 60).max(block).max(1) }
+    }
+
+    fn per_ms(&self) -> f64 {
+        self.per_minute as f64 / 60_000.0
+    }
+
+    /// Tokens in the bucket at `now_ms`, from `tokens` at `at_ms`.
+    pub fn refill(&self, tokens: f64, at_ms: i64, now_ms: i64) -> f64 {
+        (tokens + (now_ms - at_ms).max(0) as f64 * self.per_ms()).min(self.capacity as f64)
+    }
+
+    /// Taking `want` from `available`: what is granted, and the wait when
+    /// nothing can be.
+    pub fn take(&self, available: f64, want: u64) -> Grant {
+        let granted = want.min(available.floor().max(0.0) as u64);
+        if granted > 0 {
+            return Grant { granted, wait: Duration::ZERO };
+        }
+        let missing = (want.min(self.capacity) as f64 - available).max(1.0);
+        Grant { granted: 0, wait: Duration::from_millis((missing / self.per_ms()).ceil() as u64) }
+    }
+}
+
+pub trait QuotaTake: Send + Sync {
+    fn take(&self, want: u64) -> impl Future<Output = Result<Grant, QuotaError>> + Send;
+}
+
+/// The bucket as one item of the jobs table (`job_id` = `quota#<name>`),
+/// updated with conditional writes: a lost race re-reads and tries again.
+pub struct DynamoQuota {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    key: String,
+    bucket: Bucket,
+}
+
+impl DynamoQuota {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>, name: &str, bucket: Bucket) -> Self {
+        Self { client, table: table.into(), key: format!("quota#{name}"), bucket }
+    }
+
+    fn err(&self, operation: &'static str, e: impl std::fmt::Display) -> QuotaError {
+        QuotaError { operation, key: self.key.clone(), message: e.to_string() }
+    }
+}
+
+const RACE_ATTEMPTS: u32 = 8;
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+impl QuotaTake for DynamoQuota {
+    async fn take(&self, want: u64) -> Result<Grant, QuotaError> {
+        for _ in 0..RACE_ATTEMPTS {
+            let out = self
+                .client
+                .get_item()
+                .table_name(&self.table)
+                .key("job_id", AttributeValue::S(self.key.clone()))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(|e| self.err("GetItem", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+            let number = |name: &str| out.item().and_then(|i| i.get(name)).and_then(|v| v.as_n().ok()).cloned();
+            let now = now_ms();
+            let (tokens_text, at_text) = (number("tokens"), number("at_ms"));
+            // A new bucket starts full.
+            let tokens =
+                tokens_text.as_deref().and_then(|t| t.parse::<f64>().ok()).unwrap_or(self.bucket.capacity as f64);
+            let at = at_text.as_deref().and_then(|t| t.parse::<i64>().ok()).unwrap_or(now);
+            let available = self.bucket.refill(tokens, at, now);
+            let grant = self.bucket.take(available, want);
+            if grant.granted == 0 {
+                return Ok(grant);
+            }
+            let mut put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("job_id", AttributeValue::S(self.key.clone()))
+                .item("tokens", AttributeValue::N(format!("{:.3}", available - grant.granted as f64)))
+                .item("at_ms", AttributeValue::N(now.to_string()));
+            put = match (tokens_text, at_text) {
+                (Some(t), Some(a)) => put
+                    .condition_expression("tokens = :t AND at_ms = :a")
+                    .expression_attribute_values(":t", AttributeValue::N(t))
+                    .expression_attribute_values(":a", AttributeValue::N(a)),
+                _ => put.condition_expression("attribute_not_exists(job_id)"),
+            };
+            match put.send().await {
+                Ok(_) => return Ok(grant),
+                Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => continue,
+                Err(e) => return Err(self.err("PutItem", aws_sdk_dynamodb::error::DisplayErrorContext(e))),
+            }
+        }
+        // Every attempt lost a race: the others are taking; come back soon.
+        Ok(Grant { granted: 0, wait: Duration::from_millis(20) })
+    }
+}
+
+/// A sender's side of the shared quota: tokens taken in blocks, spent one
+/// per request.
+pub struct SharedQuota<Q> {
+    store: Q,
+    block: u64,
+    local: tokio::sync::Mutex<u64>,
+}
+
+/// Consecutive store errors after which a block is spent without the store
+/// (fail open: the provider's 429s, which are retried, are the backstop).
+const ERRORS_BEFORE_FAIL_OPEN: u32 = 3;
+
+impl<Q: QuotaTake> SharedQuota<Q> {
+    pub fn new(store: Q, block: u64) -> Self {
+        Self { store, block: block.max(1), local: tokio::sync::Mutex::new(0) }
+    }
+
+    /// Waits until this sender may send one more request.
+    pub async fn take_one(&self) {
+        // Waiters queue on the lock: they all wait for the same bucket.
+        let mut local = self.local.lock().await;
+        let mut errors = 0;
+        while *local == 0 {
+            match self.store.take(self.block).await {
+                Ok(grant) if grant.granted > 0 => *local = grant.granted,
+                Ok(grant) => tokio::time::sleep(grant.wait).await,
+                Err(e) => {
+                    errors += 1;
+                    tracing::error!(error = %e, errors, "the shared send quota is unreachable");
+                    if errors >= ERRORS_BEFORE_FAIL_OPEN {
+                        *local = self.block;
+                    } else {
+                        tokio::time::sleep(Duration::from_millis(100 << errors)).await;
+                    }
+                }
+            }
+        }
+        *local -= 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bucket_refills_at_its_rate_up_to_its_capacity() {
+        let b = Bucket::new(600, 5); // 10 a second, at most 10 held
+        assert_eq!(b.capacity, 10);
+        assert_eq!(b.refill(0.0, 0, 500), 5.0);
+        assert_eq!(b.refill(3.0, 0, 60_000), 10.0);
+        assert_eq!(b.refill(4.0, 1_000, 500), 4.0, "a clock step back adds nothing");
+        assert_eq!(b.take(7.9, 5), Grant { granted: 5, wait: Duration::ZERO });
+        assert_eq!(b.take(2.5, 5).granted, 2);
+        let empty = b.take(0.4, 5);
+        assert_eq!(empty.granted, 0);
+        assert_eq!(empty.wait, Duration::from_millis(460), "4.6 tokens at 10 a second");
+    }
+}
