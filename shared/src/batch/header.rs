@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use tokio::io::AsyncBufRead;
 
 use super::model::Header;
-use super::reader::{Cursor, Encoding, ReadError, trim_ascii};
+use super::reader::{Cursor, Encoding, ReadError, column_offset, trim_ascii};
 
 /// A header field larger than this is not a notification.
 const MAX_HEADER_FIELD_BYTES: usize = 1024 * 1024;
@@ -38,6 +38,8 @@ pub async fn discover<R: AsyncBufRead + Unpin>(inner: R, encoding: Encoding) -> 
 }
 
 async fn discover_jsonl<R: AsyncBufRead + Unpin>(mut cur: Cursor<R>) -> Result<Layout, ReadError> {
+    // After the BOM, if any: offsets stay absolute.
+    let start = cur.pos;
     let mut buf = Vec::new();
     loop {
         let Some(b) = cur.peek().await? else { break };
@@ -54,8 +56,9 @@ async fn discover_jsonl<R: AsyncBufRead + Unpin>(mut cur: Cursor<R>) -> Result<L
     if text.is_empty() {
         return Err(ReadError::Header("line 1 must be the header object".into()));
     }
+    let lead = (text.as_ptr() as usize - buf.as_ptr() as usize) as u64;
     let value: Value = serde_json::from_slice(text).map_err(|e| ReadError::Malformed {
-        offset: e.column().saturating_sub(1) as u64,
+        offset: start + lead + column_offset(text, &e),
         line: Some(1),
         message: e.to_string(),
     })?;
@@ -126,7 +129,8 @@ async fn discover_json<R: AsyncBufRead + Unpin>(mut cur: Cursor<R>) -> Result<La
             buf.clear();
             cur.value(Some(&mut buf), MAX_HEADER_FIELD_BYTES, None).await?;
             let value: Value = serde_json::from_slice(&buf).map_err(|e| ReadError::Malformed {
-                offset: value_at + e.column().saturating_sub(1) as u64,
+                // A pretty-printed header value spans lines: count them.
+                offset: value_at + column_offset(&buf, &e),
                 line: None,
                 message: e.to_string(),
             })?;

@@ -103,12 +103,27 @@ impl<R: AsyncBufRead + Unpin> Cursor<R> {
     }
 
     /// Skips a UTF-8 byte order mark at the very start of a file.
-    pub(crate) async fn skip_bom(&mut self) -> std::io::Result<()> {
-        if self.pos == 0 {
-            let buf = self.inner.fill_buf().await?;
-            if buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
-                self.advance(3);
+    ///
+    /// Byte by byte, because a read may return fewer than three bytes (an S3
+    /// body arrives in chunks of any size). Only the BOM may start with 0xEF
+    /// in a JSON file, so a partial match is refused where it starts.
+    pub(crate) async fn skip_bom(&mut self) -> Result<(), ReadError> {
+        const BOM: [u8; 3] = [0xEF, 0xBB, 0xBF];
+        if self.pos != 0 {
+            return Ok(());
+        }
+        for (i, &b) in BOM.iter().enumerate() {
+            if self.peek().await? != Some(b) {
+                if i == 0 {
+                    return Ok(());
+                }
+                return Err(ReadError::Malformed {
+                    offset: 0,
+                    line: None,
+                    message: "the file starts with a broken byte order mark (not UTF-8?)".into(),
+                });
             }
+            self.advance(1);
         }
         Ok(())
     }
@@ -199,7 +214,7 @@ pub(crate) fn parse_entry(
 }
 
 /// Byte position inside `bytes` that serde_json's (line, column) points at.
-fn column_offset(bytes: &[u8], e: &serde_json::Error) -> u64 {
+pub(crate) fn column_offset(bytes: &[u8], e: &serde_json::Error) -> u64 {
     let mut line = 1;
     let mut at = 0usize;
     while line < e.line() {
