@@ -140,8 +140,10 @@ fn app(object: &mut Map<String, Value>) -> Result<Option<String>, ApiError> {
         "must not be empty (leave it out instead)"
     } else if app.chars().count() > MAX_APP_CHARS {
         "is longer than 256 characters"
-    } else if app.chars().any(char::is_control) {
-        "must not contain control characters"
+    } else if !app.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+        // Bundle ids and package names: letters, digits, `.`, `_` and `-`.
+        // Anything else is not an app id, and may be markup meant for a page.
+        "must be a bundle id or package name (letters, digits, `.`, `_`, `-`)"
     } else {
         return Ok(Some(app));
     };
