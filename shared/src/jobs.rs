@@ -251,10 +251,29 @@ impl DynamoJobs {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
+                // The SDK retries a write whose answer was lost (a timeout, a
+                // 500 after the write); the retry then fails its condition on
+                // the write it made itself. Read back: our own write is a
+                // success, or the caller would give up a link it holds and
+                // strand the job.
+                Ok(self.get(&record.job_id).await?.is_some_and(|stored| is_same_write(&stored, record)))
+            }
             Err(e) => Err(Self::err("PutItem", aws_sdk_dynamodb::error::DisplayErrorContext(e))),
         }
     }
+}
+
+/// Whether `stored` is the record `written` (and not another invocation's
+/// write at the same version): each write carries its writer's owner id and
+/// timestamp.
+fn is_same_write(stored: &JobRecord, written: &JobRecord) -> bool {
+    stored.version == written.version
+        && stored.owner == written.owner
+        && stored.seq == written.seq
+        && stored.status == written.status
+        && stored.offset == written.offset
+        && stored.updated_at_ms == written.updated_at_ms
 }
 
 impl JobWrite for DynamoJobs {
@@ -326,6 +345,21 @@ mod tests {
             updated_at_ms: 2,
             reason: None,
         }
+    }
+
+    #[test]
+    fn recognises_its_own_write() {
+        let mine = sample();
+        assert!(is_same_write(&from_item(&to_item(&mine)).unwrap(), &mine));
+        let mut theirs = mine.clone();
+        theirs.owner = Some("another invocation".into());
+        assert!(!is_same_write(&theirs, &mine), "a takeover at the same version");
+        let mut later = mine.clone();
+        later.version += 1;
+        assert!(!is_same_write(&later, &mine));
+        let mut handed = mine.clone();
+        handed.updated_at_ms += 1;
+        assert!(!is_same_write(&handed, &mine));
     }
 
     #[test]

@@ -14,3 +14,5 @@ pub use pushbatch::local::{Endpoint, Part, StatusReport};
 pub use stack::{Stack, StackOptions};
 pub use wait::eventually;
 pub mod approval;
+pub mod fault_proxy;
+pub mod reliability;

@@ -273,15 +273,21 @@ async fn send_link<P: Ports>(
     let category = layout.header.category.as_deref();
     let settings = ports.settings();
     let mut items = Vec::with_capacity(settings.batch_size);
+    // The first batch of a link may be a resend: a holder that died (or
+    // errored) after writing this batch's failed part but before its
+    // checkpoint left a part that the resend must replace even when it has
+    // no failures, or failed.jsonl would re-drive devices that were delivered.
+    let mut may_be_resend = true;
     loop {
         let started = Instant::now();
         let end = read_batch(&mut reader, settings.batch_size, &mut items).await?;
         if !items.is_empty() {
             let batch_offset = items[0].offset;
             let result = crate::send::process(ports, &renderer, category, &items).await?;
-            if !result.failed_lines.is_empty() {
+            if !result.failed_lines.is_empty() || may_be_resend {
                 report::write_failed_part(ports, &record, batch_offset, &result.failed_lines).await?;
             }
+            may_be_resend = false;
             let took = started.elapsed();
             record.counters.add(&result.counters);
             record.offset = reader.position();

@@ -38,8 +38,12 @@ pub async fn write_failed_part<P: Ports>(
     lines: &[String],
 ) -> Result<(), ObjectError> {
     let key = format!("{}{batch_offset:020}.jsonl", parts_prefix(&record.job_id));
+    // No lines: an empty part, replacing whatever an earlier attempt at the
+    // same batch left.
     let mut body = lines.join("\n");
-    body.push('\n');
+    if !body.is_empty() {
+        body.push('\n');
+    }
     ports.objects().put(&record.bucket, &key, Bytes::from(body), "application/x-ndjson").await
 }
 
@@ -57,6 +61,7 @@ async fn write_failed_file<P: Ports>(ports: &P, record: &JobRecord) -> Result<Op
     header.insert("redrive_of".into(), Value::String(record.job_id.clone()));
     let mut body = Value::Object(header).to_string().into_bytes();
     body.push(b'\n');
+    let header_len = body.len();
     for part in parts {
         let info = ports.objects().head(&record.bucket, &part).await?;
         let mut reader = ports.objects().open(&record.bucket, &part, &info.etag, 0).await?;
@@ -66,6 +71,10 @@ async fn write_failed_file<P: Ports>(ports: &P, record: &JobRecord) -> Result<Op
             key: part.clone(),
             message: e.to_string(),
         })?;
+    }
+    if body.len() == header_len {
+        // Only empty parts: resent batches whose failures all went away.
+        return Ok(None);
     }
     let key = failed_key(&record.job_id);
     ports.objects().put(&record.bucket, &key, Bytes::from(body), "application/x-ndjson").await?;
