@@ -122,42 +122,10 @@ impl DeviceLookup for DynamoDevices {
 
 impl DevicePrune for DynamoDevices {
     async fn prune(&self, user_id: &str, token: &str) -> Result<bool, DeviceError> {
-        // The list index can shift under concurrent prunes of the same user,
-        // so the removal is conditional on the token at that index, and
-        // re-read when the condition fails.
-        for _ in 0..5 {
-            let item = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .key("user_id", AttributeValue::S(user_id.to_owned()))
-                .projection_expression("devices")
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| self.err("GetItem", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
-            let Some(item) = item.item else { return Ok(false) };
-            let Some(index) = device_list(&item).iter().position(|(_, t, _)| t == token) else {
-                return Ok(false);
-            };
-            let result = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key("user_id", AttributeValue::S(user_id.to_owned()))
-                .update_expression(format!("REMOVE devices[{index}]"))
-                .condition_expression(format!("devices[{index}].#t = :token"))
-                .expression_attribute_names("#t", "token")
-                .expression_attribute_values(":token", AttributeValue::S(token.to_owned()))
-                .send()
-                .await;
-            match result {
-                Ok(_) => return Ok(true),
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => continue,
-                Err(e) => return Err(self.err("UpdateItem", aws_sdk_dynamodb::error::DisplayErrorContext(e))),
-            }
-        }
-        Ok(false)
+        // Gives up quietly after a few races: the token is pruned again the
+        // next time a send finds it dead.
+        let removal = self.remove_token(user_id, token, 5, None).await?;
+        Ok(matches!(removal, registry::Removal::Removed))
     }
 }
 

@@ -287,12 +287,37 @@ impl DeviceRegister for DynamoDevices {
 
 impl DeviceUnregister for DynamoDevices {
     async fn unregister(&self, user_id: &str, token: &str) -> Result<bool, DeviceError> {
-        // As prune: remove by index, conditional on that index still
-        // holding the token, re-reading when the list shifted.
-        for attempt in 0..MAX_WRITE_ATTEMPTS {
-            let Seen::List(list) = self.read_devices(user_id).await? else { return Ok(false) };
+        match self.remove_token(user_id, token, MAX_WRITE_ATTEMPTS, Some(backoff)).await? {
+            Removal::Removed => Ok(true),
+            Removal::Absent => Ok(false),
+            Removal::Contended => Err(self.contended(user_id)),
+        }
+    }
+}
+
+/// What removing one token from a user's list came to.
+pub(super) enum Removal {
+    Removed,
+    Absent,
+    /// The list kept changing under every attempt.
+    Contended,
+}
+
+impl DynamoDevices {
+    /// Removes `token` by its index in the list, conditional on that index
+    /// still holding it: concurrent writers shift the list, so a failed
+    /// condition re-reads (after `pause(attempt)`, when given) and tries again.
+    pub(super) async fn remove_token(
+        &self,
+        user_id: &str,
+        token: &str,
+        attempts: u32,
+        pause: Option<fn(u32) -> std::time::Duration>,
+    ) -> Result<Removal, DeviceError> {
+        for attempt in 0..attempts {
+            let Seen::List(list) = self.read_devices(user_id).await? else { return Ok(Removal::Absent) };
             let Some(index) = list.iter().position(|d| map_str(d, "token").is_some_and(|t| t == token)) else {
-                return Ok(false);
+                return Ok(Removal::Absent);
             };
             let result = self
                 .client
@@ -306,14 +331,16 @@ impl DeviceUnregister for DynamoDevices {
                 .send()
                 .await;
             match result {
-                Ok(_) => return Ok(true),
+                Ok(_) => return Ok(Removal::Removed),
                 Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => {
-                    tokio::time::sleep(backoff(attempt)).await;
+                    if let Some(pause) = pause {
+                        tokio::time::sleep(pause(attempt)).await;
+                    }
                 }
                 Err(e) => return Err(self.err("UpdateItem", aws_sdk_dynamodb::error::DisplayErrorContext(e))),
             }
         }
-        Err(self.contended(user_id))
+        Ok(Removal::Contended)
     }
 }
 
