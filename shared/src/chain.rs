@@ -56,6 +56,8 @@ pub enum Claim {
     /// The chain moved on but nobody took the next link: the handoff's
     /// Invoke may have been lost, so send the continuation again.
     Resend(Continuation),
+    /// The job runs as shards: start any shard whose start was lost.
+    Shards,
     /// Nothing to do; says why.
     Ignore(String),
 }
@@ -66,6 +68,9 @@ pub fn decide(record: Option<&JobRecord>, seq: u64, from_s3: bool, now_ms: i64) 
     };
     if r.status.is_terminal() {
         return Claim::Ignore(format!("the job is already {}", r.status.as_str()));
+    }
+    if r.shards.is_some() {
+        return if from_s3 { Claim::Shards } else { Claim::Ignore("the job runs as shards".into()) };
     }
     if r.seq == seq + 1 && r.owner.is_none() {
         return Claim::Resend(Continuation {
@@ -159,6 +164,8 @@ mod tests {
             started_at_ms: 0,
             updated_at_ms: 0,
             reason: None,
+            shards: None,
+            shard: None,
         }
     }
 
@@ -177,6 +184,10 @@ mod tests {
             "duplicate of an old link"
         );
         assert!(matches!(decide(Some(&record(6, None, 0)), 3, false, 0), Claim::Ignore(_)), "out of order");
+        let mut sharded = record(0, None, 0);
+        sharded.shards = Some(crate::shards::ShardSet::new(vec![0, 5, 9]));
+        assert_eq!(decide(Some(&sharded), 0, true, 0), Claim::Shards, "a repeated upload event restarts lost shards");
+        assert!(matches!(decide(Some(&sharded), 0, false, 0), Claim::Ignore(_)));
         let mut done = record(3, None, 0);
         done.status = JobStatus::Done;
         assert!(matches!(decide(Some(&done), 0, true, 0), Claim::Ignore(m) if m.contains("done")));

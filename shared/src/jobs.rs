@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::batch::Layout;
 use crate::report::Counters;
+use crate::shards::{ShardOf, ShardSet};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -75,6 +76,13 @@ pub struct JobRecord {
     pub started_at_ms: i64,
     pub updated_at_ms: i64,
     pub reason: Option<String>,
+    /// On a sharded job's record: how the file was cut and which shards
+    /// have finished (see `crate::shards`).
+    #[serde(default)]
+    pub shards: Option<ShardSet>,
+    /// On a shard's record: its job and its byte range.
+    #[serde(default)]
+    pub shard: Option<ShardOf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,7 +141,6 @@ pub fn to_item(r: &JobRecord) -> HashMap<String, AttributeValue> {
         ("bucket".to_owned(), s(&r.bucket)),
         ("key".to_owned(), s(&r.key)),
         ("etag".to_owned(), s(&r.etag)),
-        ("object".to_owned(), s(object_id(&r.bucket, &r.key, &r.etag))),
         ("seq".to_owned(), n(r.seq)),
         ("lease_until_ms".to_owned(), n(r.lease_until_ms)),
         ("version".to_owned(), n(r.version)),
@@ -145,6 +152,19 @@ pub fn to_item(r: &JobRecord) -> HashMap<String, AttributeValue> {
         ("started_at_ms".to_owned(), n(r.started_at_ms)),
         ("updated_at_ms".to_owned(), n(r.updated_at_ms)),
     ]);
+    // Shards stay out of the by_object index: finding a file's job finds
+    // the job, not its parts.
+    if r.shard.is_none() {
+        item.insert("object".into(), s(object_id(&r.bucket, &r.key, &r.etag)));
+    }
+    for (name, value) in [
+        ("shards", r.shards.as_ref().map(serde_json::to_string)),
+        ("shard", r.shard.as_ref().map(serde_json::to_string)),
+    ] {
+        if let Some(Ok(json)) = value {
+            item.insert(name.into(), s(json));
+        }
+    }
     if let Some(o) = &r.owner {
         item.insert("owner".into(), s(o));
     }
@@ -173,6 +193,13 @@ pub fn from_item(item: &HashMap<String, AttributeValue>) -> Result<JobRecord, Jo
         Some(l) => Some(serde_json::from_str(&l).map_err(|e| corrupt(format!("layout: {e}")))?),
         None => None,
     };
+    let json_field = |k: &str| -> Result<Option<serde_json::Value>, JobError> {
+        text(k).map(|t| serde_json::from_str(&t).map_err(|e| corrupt(format!("{k}: {e}")))).transpose()
+    };
+    let shards =
+        json_field("shards")?.map(serde_json::from_value).transpose().map_err(|e| corrupt(format!("shards: {e}")))?;
+    let shard =
+        json_field("shard")?.map(serde_json::from_value).transpose().map_err(|e| corrupt(format!("shard: {e}")))?;
     let counters = serde_json::from_str(&text("counters").unwrap_or_else(|| "{}".into()))
         .map_err(|e| corrupt(format!("counters: {e}")))?;
     Ok(JobRecord {
@@ -194,6 +221,8 @@ pub fn from_item(item: &HashMap<String, AttributeValue>) -> Result<JobRecord, Jo
         started_at_ms: num("started_at_ms")?,
         updated_at_ms: num("updated_at_ms")?,
         reason: text("reason"),
+        shards,
+        shard,
     })
 }
 
@@ -274,6 +303,9 @@ fn is_same_write(stored: &JobRecord, written: &JobRecord) -> bool {
         && stored.status == written.status
         && stored.offset == written.offset
         && stored.updated_at_ms == written.updated_at_ms
+        // Two shards rolling up into their job write the same fields but a
+        // different set of finished shards.
+        && stored.shards == written.shards
 }
 
 impl JobWrite for DynamoJobs {
@@ -321,7 +353,7 @@ impl JobWrite for MemoryJobs {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample() -> JobRecord {
@@ -344,6 +376,8 @@ mod tests {
             started_at_ms: 1,
             updated_at_ms: 2,
             reason: None,
+            shards: None,
+            shard: None,
         }
     }
 
@@ -366,6 +400,14 @@ mod tests {
     fn items_round_trip() {
         let r = sample();
         assert_eq!(from_item(&to_item(&r)).unwrap(), r);
+        let mut parent = sample();
+        parent.shards = Some(ShardSet::new(vec![10, 20, 30]));
+        assert_eq!(from_item(&to_item(&parent)).unwrap(), parent);
+        assert!(to_item(&parent).contains_key("object"));
+        let mut shard = sample();
+        shard.shard = Some(ShardOf { parent: "j".into(), index: 1, end: 30 });
+        assert_eq!(from_item(&to_item(&shard)).unwrap(), shard);
+        assert!(!to_item(&shard).contains_key("object"), "shards stay out of the by_object index");
     }
 
     #[tokio::test]

@@ -18,4 +18,5 @@ pub mod quota;
 pub mod render;
 pub mod report;
 pub mod schema;
+pub mod shards;
 pub mod users;

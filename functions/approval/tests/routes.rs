@@ -297,6 +297,8 @@ fn sample_job(bucket: &str, key: &str, etag: &str) -> JobRecord {
         started_at_ms: 0,
         updated_at_ms: 0,
         reason: None,
+        shards: None,
+        shard: None,
     }
 }
 

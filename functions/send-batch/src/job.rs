@@ -11,9 +11,10 @@ use shared::chain::{Claim, Continuation, ContinuationEvent, TimeBudget, decide, 
 use shared::devices::DeviceError;
 use shared::invoke::{InvokeAsync, InvokeError};
 use shared::jobs::{JobError, JobRead, JobRecord, JobStatus, JobWrite};
-use shared::objects::{ObjectError, ObjectRead};
+use shared::objects::{ByteReader, ObjectError, ObjectRead};
 use shared::render::Renderer;
 use shared::report::Counters;
+use tokio::io::AsyncReadExt;
 
 use crate::deps::Ports;
 use crate::handler::Trigger;
@@ -37,6 +38,8 @@ pub enum LinkError {
     NoLayout(String),
     #[error("link {seq} of job {job_id} is held by a live invocation whose lease outlasts this one")]
     LeaseHeld { job_id: String, seq: u64 },
+    #[error("job {0} has no shards to start")]
+    NotSharded(String),
 }
 
 /// About this invocation.
@@ -82,6 +85,7 @@ pub async fn run<P: Ports>(ports: &P, link: &Link, trigger: Trigger) -> Result<L
         match decide(current.as_ref(), seq, from_s3, now) {
             Claim::Create => match create(ports, &job, &me, &bucket, &key, &etag, lease_ms).await? {
                 Created::Running(r) => break *r,
+                Created::Sharded(parent) => return crate::fanout::start(ports, link, &parent).await,
                 Created::Ended(outcome) => return Ok(report(&job, seq, outcome)),
                 Created::Lost => continue,
             },
@@ -134,6 +138,10 @@ pub async fn run<P: Ports>(ports: &P, link: &Link, trigger: Trigger) -> Result<L
                 invoke_next(ports, link, &next).await?;
                 return Ok(report(&job, seq, "resent continuation"));
             }
+            Claim::Shards => {
+                let Some(parent) = current else { continue };
+                return crate::fanout::start(ports, link, &parent).await;
+            }
             Claim::Ignore(why) => {
                 tracing::info!(job_id = job, seq, reason = why, "nothing to do");
                 return Ok(report(&job, seq, format!("ignored: {why}")));
@@ -145,6 +153,8 @@ pub async fn run<P: Ports>(ports: &P, link: &Link, trigger: Trigger) -> Result<L
 
 enum Created {
     Running(Box<JobRecord>),
+    /// Cut into shards, which run as chains of their own.
+    Sharded(Box<JobRecord>),
     /// The job ended at once (file gone, changed, malformed, too big).
     Ended(String),
     /// Someone else created it first.
@@ -180,6 +190,8 @@ async fn create<P: Ports>(
         started_at_ms: now,
         updated_at_ms: now,
         reason: None,
+        shards: None,
+        shard: None,
     };
     let encoding = Encoding::from_key(key).unwrap_or(Encoding::Json);
     let ended = match ports.objects().open(bucket, key, etag, 0).await {
@@ -194,6 +206,11 @@ async fn create<P: Ports>(
                 Ok(_) => {
                     record.offset = layout.users_start;
                     record.line = layout.first_line;
+                    record.shards = crate::fanout::plan(ports, &record, &layout).await?;
+                    if record.shards.is_some() {
+                        record.owner = None;
+                        record.lease_until_ms = 0;
+                    }
                     record.layout = Some(layout);
                     None
                 }
@@ -215,6 +232,7 @@ async fn create<P: Ports>(
             report::write_summary(ports, &record).await?;
             Ok(Created::Ended(format!("{}: {reason}", status.as_str())))
         }
+        None if record.shards.is_some() => Ok(Created::Sharded(Box::new(record))),
         None => Ok(Created::Running(Box::new(record))),
     }
 }
@@ -269,7 +287,16 @@ async fn send_link<P: Ports>(
         }
         Err(e) => return Err(e.into()),
     };
-    let mut reader = EntryReader::new(source, record.offset, layout.encoding, record.line);
+    let mut reader = match &record.shard {
+        // A shard reads only its range; past the first, its line numbers
+        // are unknown (the lines before it were never counted).
+        Some(shard) => {
+            let source: ByteReader = Box::new(source.take(shard.end.saturating_sub(record.offset)));
+            let reader = EntryReader::new(source, record.offset, layout.encoding, record.line);
+            if shard.index == 0 { reader } else { reader.without_line_numbers() }
+        }
+        None => EntryReader::new(source, record.offset, layout.encoding, record.line),
+    };
     let category = layout.header.category.as_deref();
     let settings = ports.settings();
     let mut items = Vec::with_capacity(settings.batch_size);
@@ -365,7 +392,7 @@ async fn hand_off<P: Ports>(
     Ok(out)
 }
 
-async fn invoke_next<P: Ports>(ports: &P, link: &Link, next: &Continuation) -> Result<(), LinkError> {
+pub(crate) async fn invoke_next<P: Ports>(ports: &P, link: &Link, next: &Continuation) -> Result<(), LinkError> {
     let payload = serde_json::to_vec(&ContinuationEvent { next: next.clone() }).unwrap_or_default();
     ports.invoker().invoke_async(&link.function, payload).await?;
     Ok(())
@@ -381,9 +408,16 @@ async fn finish<P: Ports>(
     let expected = record.version;
     record.status = status;
     record.reason = reason.clone();
+    if let (Some(shard), JobStatus::Failed) = (&record.shard, status) {
+        let reason = reason.as_deref().unwrap_or("failed");
+        record.reason = Some(format!("{reason}; the rest of this shard, up to byte {}, was not sent", shard.end));
+    }
     record.owner = None;
     record.version += 1;
     record.updated_at_ms = now_ms();
+    if record.shard.is_some() {
+        return finish_shard(ports, record, expected, out).await;
+    }
     // The summary first: if we crash before the record says done, the retry
     // takes over at the end of the file and writes it again, identically.
     report::write_summary(ports, &record).await?;
@@ -391,6 +425,50 @@ async fn finish<P: Ports>(
         out.outcome = "stopped: lost the claim to another invocation".into();
         return Ok(out);
     }
+    log_finished(&record);
+    out.outcome = status.as_str().into();
+    Ok(out)
+}
+
+/// A shard's end: its counters go into the job first (see
+/// `fanout::roll_up`), then its own record says it is finished.
+async fn finish_shard<P: Ports>(
+    ports: &P,
+    record: JobRecord,
+    expected: u64,
+    mut out: LinkReport,
+) -> Result<LinkReport, LinkError> {
+    let rolled = crate::fanout::roll_up(ports, &record).await?;
+    if !ports.jobs().replace(&record, expected).await? {
+        out.outcome = "stopped: lost the claim to another invocation".into();
+        return Ok(out);
+    }
+    let d = record.counters.total_devices();
+    tracing::info!(
+        job_id = record.job_id,
+        status = record.status.as_str(),
+        reason = record.reason,
+        entries = record.counters.entries,
+        delivered = d.delivered,
+        invocations = record.invocations,
+        "shard finished"
+    );
+    out.outcome = match rolled {
+        crate::fanout::RolledUp::Waiting { finished, of } => {
+            format!("shard {}: {finished} of {of} shards finished", record.status.as_str())
+        }
+        crate::fanout::RolledUp::Finished(job) => {
+            log_finished(&job);
+            format!("shard {}; job {}", record.status.as_str(), job.status.as_str())
+        }
+        crate::fanout::RolledUp::AlreadyFinished => format!("shard {}; job already finished", record.status.as_str()),
+    };
+    Ok(out)
+}
+
+fn log_finished(record: &JobRecord) {
+    let status = record.status;
+    let reason = record.reason.clone();
     if let Err(broken) = record.counters.check_identities() {
         tracing::error!(job_id = record.job_id, ?broken, "accounting identities do not hold");
     }
@@ -404,10 +482,9 @@ async fn finish<P: Ports>(
         pruned = d.pruned,
         failed = d.failed,
         invocations = record.invocations,
+        shards = record.shards.as_ref().map(|s| s.count()),
         "job finished"
     );
-    out.outcome = status.as_str().into();
-    Ok(out)
 }
 
 /// For report.rs: the bytes of a JSON value.

@@ -2,6 +2,7 @@
 //! it in-process with in-memory ports.
 
 pub mod deps;
+pub mod fanout;
 pub mod handler;
 pub mod job;
 pub mod report;

@@ -37,7 +37,9 @@ pub async fn write_failed_part<P: Ports>(
     batch_offset: u64,
     lines: &[String],
 ) -> Result<(), ObjectError> {
-    let key = format!("{}{batch_offset:020}.jsonl", parts_prefix(&record.job_id));
+    // A shard's parts go with its job's: offsets never overlap between
+    // shards, and the join at the end reads them in file order.
+    let key = format!("{}{batch_offset:020}.jsonl", parts_prefix(shared::shards::report_job(record)));
     // No lines: an empty part, replacing whatever an earlier attempt at the
     // same batch left.
     let mut body = lines.join("\n");

@@ -7,6 +7,7 @@ use shared::config::{ConfigError, EnvReader, SecretSource};
 use shared::push::apns;
 use shared::push::fcm;
 use shared::push::retry::RetryPolicy;
+use shared::shards::ShardPolicy;
 
 #[derive(Debug, Clone)]
 pub struct ApnsSettings {
@@ -43,6 +44,7 @@ pub struct Settings {
     pub extra_ca: Option<PathBuf>,
     pub retry: RetryPolicy,
     pub request_timeout: Duration,
+    pub shards: ShardPolicy,
 }
 
 impl Settings {
@@ -82,6 +84,20 @@ impl Settings {
                 cap: Duration::from_millis(env.bounded_or("PUSH_RETRY_CAP_MS", 10_000, 1..=300_000)),
             },
             request_timeout: Duration::from_secs(env.bounded_or("PUSH_REQUEST_TIMEOUT_SECONDS", 10, 1..=120)),
+            shards: Self::shards(env),
+        }
+    }
+
+    fn shards(env: &mut EnvReader<'_>) -> ShardPolicy {
+        ShardPolicy {
+            min_bytes: env.bounded_or("SHARD_MIN_MB", 16u64, 0..=1_000_000) * 1024 * 1024,
+            // Each shard is one concurrent invocation: keep this below the
+            // function's reserved concurrency (template.yaml).
+            max_shards: env.bounded_or("MAX_SHARDS", 16, 1..=999),
+            target: Duration::from_secs(env.bounded_or("SHARD_TARGET_SECONDS", 900, 1..=86_400)),
+            // Conservative next to the send path's measured rate: a chain's
+            // users/s is bounded by its device lookups as much as by pushes.
+            chain_users_per_second: env.bounded_or("SHARD_CHAIN_USERS_PER_SECOND", 2000.0, 1.0..=1_000_000.0),
         }
     }
 
@@ -189,5 +205,6 @@ mod tests {
         assert_eq!(s.margin_floor, Duration::from_secs(1));
         assert!(s.apns.is_none());
         assert_eq!(s.fcm.unwrap().rate_per_minute, Some(600_000));
+        assert_eq!((s.shards.max_shards, s.shards.min_bytes), (16, 16 * 1024 * 1024));
     }
 }

@@ -26,6 +26,7 @@ use shared::push::Outcome;
 use shared::push::retry::{PushSend, RetryPolicy};
 use shared::render::{ApnsHeaders, MAX_PAYLOAD_BYTES, Payloads};
 use shared::report::Summary;
+use shared::shards::ShardPolicy;
 
 const BUCKET: &str = "bucket";
 const USERS: usize = 60;
@@ -77,6 +78,7 @@ fn settings() -> Settings {
         extra_ca: None,
         retry: RetryPolicy { max_attempts: 2, base: Duration::from_millis(1), cap: Duration::from_millis(2) },
         request_timeout: Duration::from_secs(1),
+        shards: ShardPolicy::SINGLE_CHAIN,
     }
 }
 

@@ -173,7 +173,7 @@ impl<R: AsyncBufRead + Unpin> Cursor<R> {
     }
 
     /// Reads up to and including the next newline into `out`; false at EOF.
-    async fn line(&mut self, out: &mut Vec<u8>, limit: usize, line: u64) -> Result<bool, ReadError> {
+    async fn line(&mut self, out: &mut Vec<u8>, limit: usize, line: Option<u64>) -> Result<bool, ReadError> {
         let start = self.pos;
         loop {
             let buf = self.inner.fill_buf().await?;
@@ -185,7 +185,7 @@ impl<R: AsyncBufRead + Unpin> Cursor<R> {
                 None => (buf.len(), false),
             };
             if out.len() + take > limit {
-                return Err(ReadError::TooLarge { offset: start, line: Some(line), limit });
+                return Err(ReadError::TooLarge { offset: start, line, limit });
             }
             out.extend_from_slice(&buf[..take]);
             self.advance(take);
@@ -235,6 +235,9 @@ pub struct EntryReader<R> {
     state: State,
     /// JSONL: the line number of the next line.
     line: u64,
+    /// False when reading from the middle of a file whose earlier lines were
+    /// never counted (a shard): offsets then say where, not line numbers.
+    count_lines: bool,
     max_entry: usize,
     buf: Vec<u8>,
 }
@@ -248,9 +251,17 @@ impl<R: AsyncBufRead + Unpin> EntryReader<R> {
             encoding,
             state: State::AtValue,
             line,
+            count_lines: true,
             max_entry: DEFAULT_MAX_ENTRY_BYTES,
             buf: Vec::new(),
         }
+    }
+
+    /// For a start whose line number is unknown: entries and errors carry
+    /// byte offsets only.
+    pub fn without_line_numbers(mut self) -> Self {
+        self.count_lines = false;
+        self
     }
 
     pub fn with_max_entry_bytes(mut self, limit: usize) -> Self {
@@ -341,7 +352,7 @@ impl<R: AsyncBufRead + Unpin> EntryReader<R> {
     async fn next_jsonl(&mut self) -> Result<Option<RawItem>, ReadError> {
         loop {
             let offset = self.cur.pos;
-            let line = self.line;
+            let line = self.count_lines.then_some(self.line);
             self.buf.clear();
             if !self.cur.line(&mut self.buf, self.max_entry, line).await? {
                 self.state = State::Done;
@@ -353,8 +364,8 @@ impl<R: AsyncBufRead + Unpin> EntryReader<R> {
                 continue;
             }
             let lead = (text.as_ptr() as usize - self.buf.as_ptr() as usize) as u64;
-            let entry = parse_entry(text, offset + lead, Some(line))?;
-            return Ok(Some(RawItem { offset, line: Some(line), entry }));
+            let entry = parse_entry(text, offset + lead, line)?;
+            return Ok(Some(RawItem { offset, line, entry }));
         }
     }
 }

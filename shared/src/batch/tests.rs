@@ -145,6 +145,16 @@ async fn malformed_json_names_the_byte_and_keeps_what_came_before() {
         }
         other => panic!("{other}"),
     }
+
+    // From the middle of a file (a shard), line numbers are unknown: the
+    // byte offset alone says where.
+    let mid = text.find("\"u-1\"").unwrap() as u64;
+    let mut reader = EntryReader::new(&text.as_bytes()[mid as usize..], mid, Encoding::Jsonl, 0).without_line_numbers();
+    assert_eq!(reader.next_entry().await.unwrap().unwrap().line, None);
+    match reader.next_entry().await.unwrap_err() {
+        e @ ReadError::Malformed { line: None, .. } => assert!(!e.to_string().contains("(line"), "{e}"),
+        other => panic!("{other}"),
+    }
 }
 
 #[tokio::test]

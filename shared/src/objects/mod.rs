@@ -45,6 +45,16 @@ pub trait ObjectRead: Send + Sync {
         etag: &str,
         offset: u64,
     ) -> impl Future<Output = Result<ByteReader, ObjectError>> + Send;
+    /// Up to `len` bytes from `offset` (fewer at the end of the object), only
+    /// while the object's ETag is `etag`: one small ranged GET.
+    fn read_range(
+        &self,
+        bucket: &str,
+        key: &str,
+        etag: &str,
+        offset: u64,
+        len: u64,
+    ) -> impl Future<Output = Result<Bytes, ObjectError>> + Send;
 }
 
 pub trait ObjectWrite: Send + Sync {
@@ -137,6 +147,12 @@ impl S3Objects {
     }
 }
 
+fn slice_range(bytes: &Bytes, offset: u64, len: u64) -> Bytes {
+    let start = (offset as usize).min(bytes.len());
+    let end = (offset.saturating_add(len) as usize).min(bytes.len());
+    bytes.slice(start..end)
+}
+
 fn slice_reader(bytes: Bytes, offset: u64) -> ByteReader {
     let start = (offset as usize).min(bytes.len());
     Box::new(Cursor::new(bytes.slice(start..)))
@@ -192,6 +208,45 @@ impl ObjectRead for S3Objects {
             return Ok(slice_reader(bytes, offset));
         }
         Ok(Box::new(BufReader::with_capacity(256 * 1024, out.body.into_async_read())))
+    }
+
+    async fn read_range(
+        &self,
+        bucket: &str,
+        key: &str,
+        etag: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Bytes, ObjectError> {
+        let etag = unquote(etag);
+        if let Some(bytes) = self.cached(bucket, key, &etag) {
+            return Ok(slice_range(&bytes, offset, len));
+        }
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        let out = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .if_match(quoted(&etag))
+            .range(format!("bytes={offset}-{}", offset + len - 1))
+            .send()
+            .await;
+        let out = match out {
+            Ok(out) => out,
+            // 416: the range starts at or past the end of the object.
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 416) => return Ok(Bytes::new()),
+            Err(e) => return Err(Self::error("GetObject", bucket, key, Some(&etag), e)),
+        };
+        let bytes = out.body.collect().await.map_err(|e| ObjectError::S3 {
+            operation: "GetObject",
+            bucket: bucket.into(),
+            key: key.into(),
+            message: e.to_string(),
+        })?;
+        Ok(bytes.into_bytes())
     }
 }
 
@@ -266,6 +321,21 @@ impl ObjectRead for MemoryObjects {
             return Err(ObjectError::Changed { bucket: bucket.into(), key: key.into(), etag: etag.into() });
         }
         Ok(slice_reader(self.get(bucket, key).unwrap_or_default(), offset))
+    }
+
+    async fn read_range(
+        &self,
+        bucket: &str,
+        key: &str,
+        etag: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<Bytes, ObjectError> {
+        let info = self.head(bucket, key).await?;
+        if info.etag != unquote(etag) {
+            return Err(ObjectError::Changed { bucket: bucket.into(), key: key.into(), etag: etag.into() });
+        }
+        Ok(slice_range(&self.get(bucket, key).unwrap_or_default(), offset, len))
     }
 }
 

@@ -241,6 +241,8 @@ mod tests {
             started_at_ms: 0,
             updated_at_ms: 0,
             reason: None,
+            shards: None,
+            shard: None,
         }
     }
 

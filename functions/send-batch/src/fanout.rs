@@ -1,0 +1,154 @@
+//! Sharded jobs: the cut at a job's first link, starting the shards, and
+//! each shard's roll-up into the job when it finishes.
+
+use shared::batch::{Encoding, Layout};
+use shared::chain::Continuation;
+use shared::jobs::{JobError, JobRead, JobRecord, JobStatus, JobWrite};
+use shared::objects::ObjectRead;
+use shared::shards::{self, FileRef, ShardSet, shard_id, shard_record};
+
+use crate::deps::Ports;
+use crate::job::{Link, LinkError, LinkReport, invoke_next, now_ms};
+use crate::report;
+
+/// Conditional writes to the job's record race only the job's other
+/// shards finishing; this many rounds is far more than K shards need.
+const ROLL_UP_ATTEMPTS: usize = 64;
+
+/// How to cut a JSONL file into shards, or None to send it as one chain:
+/// the policy's shard count from the file's size and a sample of its
+/// entries, then a few ranged reads to move each cut to a line start.
+/// A `.json` file is never cut: its entries can only be found by reading
+/// the array from the start.
+pub async fn plan<P: Ports>(ports: &P, record: &JobRecord, layout: &Layout) -> Result<Option<ShardSet>, LinkError> {
+    let policy = &ports.settings().shards;
+    if layout.encoding != Encoding::Jsonl || !layout.has_users || policy.max_shards <= 1 {
+        return Ok(None);
+    }
+    let file = FileRef { bucket: &record.bucket, key: &record.key, etag: &record.etag };
+    let size = ports.objects().head(file.bucket, file.key).await?.size;
+    let body = size.saturating_sub(layout.users_start);
+    if body < policy.min_bytes {
+        return Ok(None);
+    }
+    let bytes_per_user = shards::bytes_per_line(ports.objects(), &file, layout.users_start).await?;
+    // No line ends in the sample: entries are huge, so the file has few.
+    let count = policy.shard_count(body, bytes_per_user.unwrap_or(body as f64));
+    if count < 2 {
+        return Ok(None);
+    }
+    let bounds = shards::cut(ports.objects(), &file, layout.users_start, size, count).await?;
+    Ok((bounds.len() > 2).then(|| ShardSet::new(bounds)))
+}
+
+/// Starts every shard that has not started: creates its record and invokes
+/// its first link. Run by the planner, and again by a repeated upload event
+/// so that a planner that died mid-way loses no shard. A shard already
+/// taken by a link is left alone; a duplicate start of a fresh one is
+/// settled by the shard's own claim.
+pub async fn start<P: Ports>(ports: &P, link: &Link, parent: &JobRecord) -> Result<LinkReport, LinkError> {
+    let Some(set) = &parent.shards else { return Err(LinkError::NotSharded(parent.job_id.clone())) };
+    let mut started = 0;
+    for index in 0..set.count() {
+        let id = shard_id(&parent.job_id, index);
+        let record = match ports.jobs().get(&id).await? {
+            Some(r) => r,
+            None => {
+                let Some(fresh) = shard_record(parent, index, now_ms()) else { continue };
+                if !ports.jobs().create(&fresh).await? {
+                    continue;
+                }
+                fresh
+            }
+        };
+        let unstarted = record.status == JobStatus::Running && record.invocations == 0 && record.owner.is_none();
+        if !unstarted {
+            continue;
+        }
+        invoke_next(ports, link, &continuation(&record)).await?;
+        started += 1;
+        tracing::info!(job_id = parent.job_id, shard = index, offset = record.offset, "shard started");
+    }
+    tracing::info!(job_id = parent.job_id, shards = set.count(), started, "job fanned out");
+    Ok(LinkReport {
+        job_id: parent.job_id.clone(),
+        seq: 0,
+        outcome: format!("fanned out to {} shards ({started} started now)", set.count()),
+        batches: 0,
+        entries: 0,
+    })
+}
+
+fn continuation(r: &JobRecord) -> Continuation {
+    Continuation {
+        job_id: r.job_id.clone(),
+        bucket: r.bucket.clone(),
+        key: r.key.clone(),
+        etag: r.etag.clone(),
+        offset: r.offset,
+        seq: r.seq,
+    }
+}
+
+/// What finishing a shard did to its job.
+pub enum RolledUp {
+    /// Other shards are still running.
+    Waiting { finished: u32, of: u32 },
+    /// This shard completed the set: the job is finished.
+    Finished(Box<JobRecord>),
+    /// The job was finished already (a retry of the last shard).
+    AlreadyFinished,
+}
+
+/// Adds a finished shard into its job (once, whatever the retries), and
+/// when it is the last, writes the summary and finishes the job. Runs
+/// before the shard's own final write: a shard that dies in between is
+/// taken over at its end offset and rolls up again, which counts nothing
+/// twice.
+pub async fn roll_up<P: Ports>(ports: &P, shard: &JobRecord) -> Result<RolledUp, LinkError> {
+    let parent_id = shards::report_job(shard).to_owned();
+    for _ in 0..ROLL_UP_ATTEMPTS {
+        let Some(mut parent) = ports.jobs().get(&parent_id).await? else {
+            return Err(
+                JobError::Corrupt { job_id: shard.job_id.clone(), message: "its job has no record".into() }.into()
+            );
+        };
+        if parent.status.is_terminal() {
+            return Ok(RolledUp::AlreadyFinished);
+        }
+        let expected = parent.version;
+        let added = shards::roll_up(&mut parent, shard);
+        let Some(set) = &parent.shards else {
+            return Err(JobError::Corrupt { job_id: parent_id, message: "a shard's job is not sharded".into() }.into());
+        };
+        let complete = set.is_complete();
+        if !added && !complete {
+            let finished = set.finished.len() as u32;
+            return Ok(RolledUp::Waiting { finished, of: set.count() });
+        }
+        if complete {
+            let (status, reason) = set.outcome();
+            parent.status = status;
+            parent.reason = reason;
+            parent.offset = set.bounds.last().copied().unwrap_or(parent.offset);
+        }
+        parent.version += 1;
+        parent.updated_at_ms = now_ms();
+        if complete {
+            // As for a single chain: the summary first, so a crash before
+            // the record says done leaves a retry that writes it again.
+            report::write_summary(ports, &parent).await?;
+        }
+        if ports.jobs().replace(&parent, expected).await? {
+            return Ok(match &parent.shards {
+                Some(set) if !complete => RolledUp::Waiting { finished: set.finished.len() as u32, of: set.count() },
+                _ => RolledUp::Finished(Box::new(parent)),
+            });
+        }
+    }
+    Err(JobError::Dynamo {
+        operation: "PutItem",
+        message: format!("rolling shard {} into {parent_id}: too many conflicting writes", shard.job_id),
+    }
+    .into())
+}

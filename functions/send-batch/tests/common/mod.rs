@@ -1,0 +1,190 @@
+//! Test helpers shared by the in-process chain and shard tests: in-memory
+//! ports, a population with every kind of device, batch files, invoking.
+#![allow(dead_code)]
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use lambda_runtime::{Config, Context, LambdaEvent};
+use send_batch::deps::Deps;
+use send_batch::handler::handle;
+use send_batch::settings::{FcmSettings, Settings};
+use serde_json::{Value, json};
+use shared::batch::{Device, Platform};
+use shared::config::SecretSource;
+use shared::devices::{MemoryDevices, UserDevices};
+use shared::invoke::RecordingInvoker;
+use shared::jobs::MemoryJobs;
+use shared::objects::MemoryObjects;
+use shared::push::Outcome;
+use shared::push::retry::{PushSend, RetryPolicy};
+use shared::render::{ApnsHeaders, Payloads};
+use shared::report::Summary;
+use shared::shards::ShardPolicy;
+
+pub const BUCKET: &str = "bucket";
+
+/// A provider that answers by token prefix and counts deliveries per token.
+#[derive(Default)]
+pub struct FakePush {
+    pub delivered: Mutex<HashMap<String, u32>>,
+    flaky_seen: Mutex<HashSet<String>>,
+}
+
+impl PushSend for FakePush {
+    async fn send(&self, _: Platform, token: &str, _: &Payloads, _: &ApnsHeaders) -> Outcome {
+        if token.starts_with("dead") {
+            return Outcome::Dead("Unregistered".into());
+        }
+        if token.starts_with("bad0") {
+            return Outcome::Failed("MissingTopic".into());
+        }
+        if token.starts_with("f1a0") && self.flaky_seen.lock().unwrap().insert(token.to_owned()) {
+            return Outcome::Retry { reason: "503".into(), after: Some(Duration::from_millis(1)) };
+        }
+        *self.delivered.lock().unwrap().entry(token.to_owned()).or_default() += 1;
+        Outcome::Delivered
+    }
+    async fn renew(&self, _: Platform) {}
+}
+
+pub type TestDeps = Deps<MemoryObjects, MemoryDevices, MemoryJobs, FakePush, RecordingInvoker>;
+
+pub fn settings(batch_size: usize, max_run: Option<f64>) -> Settings {
+    Settings {
+        devices_table: "d".into(),
+        jobs_table: "j".into(),
+        batch_size,
+        max_run: max_run.map(Duration::from_secs_f64),
+        margin_floor: Duration::ZERO,
+        lease: Duration::from_millis(200),
+        file_cache_max_bytes: 0,
+        default_topic: "com.example".into(),
+        apns: None,
+        fcm: Some(FcmSettings {
+            endpoint: "https://unused".into(),
+            service_account: SecretSource::File("unused".into()),
+            project_id: None,
+            connections: 1,
+            max_in_flight: 64,
+            rate_per_minute: None,
+        }),
+        extra_ca: None,
+        retry: RetryPolicy { max_attempts: 3, base: Duration::from_millis(1), cap: Duration::from_millis(2) },
+        request_timeout: Duration::from_secs(1),
+        shards: ShardPolicy::SINGLE_CHAIN,
+    }
+}
+
+pub fn ios_token(i: usize, prefix: &str) -> String {
+    format!("{prefix}{:0>width$x}", i, width = 64 - prefix.len())
+}
+
+/// Users u-0..n: every 10th has a dead iOS token, every 7th also an Android
+/// device, every 13th has pushes off, every 17th no item, every 23rd a token
+/// that always fails, every 29th a token that fails once.
+pub fn population(n: usize) -> MemoryDevices {
+    MemoryDevices::with((0..n).filter(|i| i % 17 != 5).map(|i| {
+        let prefix = match i {
+            i if i % 10 == 3 => "dead",
+            i if i % 23 == 4 => "bad0",
+            i if i % 29 == 6 => "f1a0",
+            _ => "",
+        };
+        let mut devices = vec![Device { platform: Platform::Ios, token: ios_token(i, prefix) }];
+        if i % 7 == 0 {
+            devices
+                .push(Device { platform: Platform::Android, token: format!("android-token-{i:08}-abcdefghijklmnop") });
+        }
+        (format!("u-{i}"), UserDevices { devices, push_enabled: i % 13 != 2, muted_categories: HashSet::new() })
+    }))
+}
+
+pub fn deps(n: usize, batch_size: usize, max_run: Option<f64>) -> TestDeps {
+    Deps {
+        objects: MemoryObjects::default(),
+        devices: population(n),
+        jobs: MemoryJobs::default(),
+        push: FakePush::default(),
+        invoker: RecordingInvoker::default(),
+        settings: settings(batch_size, max_run),
+    }
+}
+
+pub fn header() -> Value {
+    json!({"campaign": "test", "category": "news", "notification": {"title": "Hi", "body": "Hello {{name}}"}})
+}
+
+pub fn json_file(n: usize) -> String {
+    let users: Vec<Value> = (0..n)
+        .map(|i| {
+            if i % 2 == 0 {
+                json!(format!("u-{i}"))
+            } else {
+                json!({"user_id": format!("u-{i}"), "vars": {"name": format!("N{i}")}})
+            }
+        })
+        .collect();
+    let mut h = header();
+    h["users"] = json!(users);
+    h.to_string()
+}
+
+pub fn jsonl_file(n: usize) -> String {
+    let mut out = header().to_string();
+    for i in 0..n {
+        out.push('\n');
+        out.push_str(
+            &if i % 2 == 0 {
+                json!(format!("u-{i}"))
+            } else {
+                json!({"user_id": format!("u-{i}"), "vars": {"name": format!("N{i}")}})
+            }
+            .to_string(),
+        );
+    }
+    out
+}
+
+pub fn s3_event(key: &str, etag: &str, sequencer: &str) -> Value {
+    json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-11-24T00:00:00.000Z", "eventName": "ObjectCreated:Put",
+        "userIdentity": {"principalId": "local"}, "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+        "responseElements": {},
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "batches",
+            "bucket": {"name": BUCKET, "ownerIdentity": {"principalId": "local"}, "arn": "arn:aws:s3:::bucket"},
+            "object": {"key": key, "size": 1, "eTag": etag, "sequencer": sequencer}}
+    }]})
+}
+
+pub async fn invoke(d: &TestDeps, payload: Value) -> Value {
+    let mut context = Context::default();
+    context.request_id = uuid::Uuid::new_v4().to_string();
+    context.env_config = Arc::new(Config { function_name: "send-batch".into(), ..Config::default() });
+    handle(d, LambdaEvent { payload, context }).await.expect("handler failed")
+}
+
+/// Runs queued continuations until the chain ends; returns the invocations.
+pub async fn drain(d: &TestDeps) -> usize {
+    let mut links = 0;
+    loop {
+        let queued = d.invoker.take();
+        if queued.is_empty() {
+            return links;
+        }
+        for (_, payload) in queued {
+            invoke(d, serde_json::from_slice(&payload).unwrap()).await;
+            links += 1;
+        }
+    }
+}
+
+pub fn summary(d: &TestDeps) -> Summary {
+    let jobs = d.jobs.records.lock().unwrap();
+    let mut top = jobs.values().filter(|r| r.shard.is_none());
+    let job = top.next().expect("a job record");
+    assert!(top.next().is_none(), "one job");
+    serde_json::from_slice(&d.objects.get(BUCKET, &format!("reports/{}/summary.json", job.job_id)).unwrap()).unwrap()
+}
