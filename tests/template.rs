@@ -159,6 +159,24 @@ fn send_batch_may_chain_and_invoke_only_itself() {
 }
 
 #[test]
+fn the_shard_cap_fits_in_send_batch_reserved_concurrency() {
+    let t = template();
+    let default = |name: &str| t["Parameters"][name]["Default"].as_i64().unwrap_or_else(|| panic!("{name}"));
+    let (cap, reserved) = (default("MaxShards"), default("SendBatchReservedConcurrency"));
+    // Room for every shard of one job plus the first links of new jobs.
+    assert!(reserved > cap, "reserved concurrency {reserved} must exceed MaxShards {cap}");
+    let env = &t["Resources"]["SendBatchFunction"]["Properties"]["Environment"]["Variables"];
+    for (var, param) in [("MAX_SHARDS", "MaxShards"), ("SHARD_MIN_MB", "ShardMinMegabytes")] {
+        let value = serde_norway::to_string(&env[var]).unwrap();
+        assert!(value.contains(param), "{var} = {value}");
+    }
+    let reserved =
+        serde_norway::to_string(&t["Resources"]["SendBatchFunction"]["Properties"]["ReservedConcurrentExecutions"])
+            .unwrap();
+    assert!(reserved.contains("SendBatchReservedConcurrency"), "{reserved}");
+}
+
+#[test]
 fn cfn_lint_passes() {
     let cfn_lint = root().join(".local/venv/bin/cfn-lint");
     assert!(

@@ -25,11 +25,20 @@ pub struct StackOptions {
     pub sandbox_args: Vec<String>,
     /// Extra event-plane arguments (e.g. `--retry-delays-ms=100,200`).
     pub plane_args: Vec<String>,
+    /// Extra `cargo lambda watch` arguments (e.g. `--concurrency=5`, so
+    /// that a sharded job's chains run at once).
+    pub watch_args: Vec<String>,
 }
 
 impl Default for StackOptions {
     fn default() -> Self {
-        Self { parts: Part::ALL.to_vec(), fn_env: Vec::new(), sandbox_args: Vec::new(), plane_args: Vec::new() }
+        Self {
+            parts: Part::ALL.to_vec(),
+            fn_env: Vec::new(),
+            sandbox_args: Vec::new(),
+            plane_args: Vec::new(),
+            watch_args: Vec::new(),
+        }
     }
 }
 
@@ -77,6 +86,7 @@ impl Stack {
         config.bin_dir = Some(local::launch::default_bin_dir());
         config.extra_args.insert(Part::Sandbox, opts.sandbox_args);
         config.extra_args.insert(Part::EventPlane, opts.plane_args);
+        config.extra_args.insert(Part::Watch, opts.watch_args);
 
         let up = match local::up(&config).await {
             Ok(up) => up,

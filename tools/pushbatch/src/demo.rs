@@ -42,6 +42,11 @@ pub struct DemoArgs {
     /// send-batch, the cross-check) as JSON to this file
     #[arg(long)]
     pub report: Option<std::path::PathBuf>,
+    /// Cut the file into this many shards, each its own chain, run at once
+    /// (watch runs one more instance, for the first link); 1 sends it as
+    /// one chain
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub shards: u32,
 }
 
 /// The batch file: every seeded user, a third with a name to fill in, and a
@@ -116,9 +121,20 @@ pub async fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     config.port_base = args.port_base;
     config.fn_env.set("MAX_RUN_SECONDS", args.max_run_seconds.to_string());
     config.cargo_target_dir = std::env::var_os("CARGO_TARGET_DIR").map(Into::into);
-    if args.release {
-        config.extra_args.insert(crate::local::Part::Watch, vec!["--release".into()]);
+    // Shards regardless of size or rate: exactly `--shards` of them.
+    for (key, value) in [
+        ("MAX_SHARDS", args.shards.to_string()),
+        ("SHARD_MIN_MB", "0".into()),
+        ("SHARD_TARGET_SECONDS", "1".into()),
+        ("SHARD_CHAIN_USERS_PER_SECOND", "1".into()),
+    ] {
+        config.fn_env.set(key, value);
     }
+    let mut watch_args = vec![format!("--concurrency={}", args.shards + 1)];
+    if args.release {
+        watch_args.push("--release".into());
+    }
+    config.extra_args.insert(crate::local::Part::Watch, watch_args);
     println!("1/4 starting the local stack in {}", state_dir.display());
     let report = up(&config).await?;
     if !report.status.all_healthy() {
@@ -143,7 +159,8 @@ pub async fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     std::fs::File::create(&file)?.write_all(batch_file(args.users, &opts.prefix).as_bytes())?;
     sandbox(&env, "/stats/reset", true).await?;
 
-    println!("3/4 sending {} (each link runs at most {}s)", file.display(), args.max_run_seconds);
+    let chains = if args.shards > 1 { format!("{} shards, ", args.shards) } else { String::new() };
+    println!("3/4 sending {} ({chains}each link runs at most {}s)", file.display(), args.max_run_seconds);
     let jobs = Jobs::from_env(&env).await;
     let rss = PeakSampler::start("send-batch", Duration::from_millis(250));
     let sending = Instant::now();
@@ -175,6 +192,7 @@ pub async fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
             "users": args.users,
             "file_bytes": size,
             "max_run_seconds": args.max_run_seconds,
+            "shards": args.shards,
             "release_build": args.release,
             "seed_seconds": seed_seconds,
             "wall_seconds": wall_seconds,

@@ -58,6 +58,11 @@ pub struct UpArgs {
     /// Extra argument for event-plane (repeatable), e.g. --plane-arg=--retries=0
     #[arg(long = "plane-arg", value_name = "ARG", allow_hyphen_values = true)]
     pub plane_args: Vec<String>,
+
+    /// Extra argument for `cargo lambda watch` (repeatable), e.g.
+    /// --watch-arg=--concurrency=5 to run a sharded job's chains at once
+    #[arg(long = "watch-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub watch_args: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -100,6 +105,7 @@ async fn run_up(args: UpArgs, ctx: &Context) -> Result<ExitCode, LocalError> {
     let mut extra = BTreeMap::new();
     extra.insert(Part::Sandbox, args.sandbox_args);
     extra.insert(Part::EventPlane, args.plane_args);
+    extra.insert(Part::Watch, args.watch_args);
     config.extra_args = extra;
 
     let report = up(&config).await?;
