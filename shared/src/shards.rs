@@ -183,6 +183,23 @@ pub async fn shard_records<J: JobRead>(jobs: &J, parent: &JobRecord) -> Result<V
     Ok(out)
 }
 
+/// A running sharded job as of its shards: the job's record holds what
+/// finished shards rolled up, the rest is on the running shards' records.
+/// Read the job first, then its shards: a shard the job lists as finished
+/// is counted from the job only, so none is counted twice or missed.
+pub fn live(parent: &JobRecord, shards: &[JobRecord]) -> JobRecord {
+    let mut job = parent.clone();
+    let Some(set) = &parent.shards else { return job };
+    for shard in shards {
+        if shard.shard.as_ref().is_some_and(|of| of.parent == parent.job_id && !set.is_finished(of.index)) {
+            job.counters.add(&shard.counters);
+            job.busy_ms += shard.busy_ms;
+            job.invocations += shard.invocations;
+        }
+    }
+    job
+}
+
 /// Bytes read at a time when looking for a line's end.
 const PROBE_BYTES: u64 = 64 * 1024;
 /// No JSONL line is longer than the reader accepts.
@@ -360,6 +377,8 @@ mod tests {
         b.reason = Some("malformed JSON at byte 25".into());
         b.counters.entries = 3;
         assert!(roll_up(&mut job, &a));
+        let running = live(&job, &[a.clone(), b.clone()]);
+        assert_eq!(running.counters.entries, 10, "finished from the job, running from its record");
         assert!(!roll_up(&mut job, &a), "a retried shard is counted once");
         assert!(!job.shards.as_ref().unwrap().is_complete());
         assert!(roll_up(&mut job, &b));

@@ -1,6 +1,7 @@
 //! What a request is handled with, built once per container.
 
 use shared::approval::{JobsByObject, LinkSigner, RequestGet, RequestPut};
+use shared::jobs::JobRead;
 use shared::mail::SendMail;
 use shared::objects::{ObjectCreate, ObjectRead};
 
@@ -30,7 +31,8 @@ pub trait Ports: Send + Sync {
     type Objects: ObjectRead + ObjectCreate;
     type Requests: RequestGet + RequestPut;
     type Mail: SendMail;
-    type Jobs: JobsByObject;
+    /// Finds a file's job, and reads a sharded job's shard records.
+    type Jobs: JobsByObject + JobRead;
     fn objects(&self) -> &Self::Objects;
     fn requests(&self) -> &Self::Requests;
     fn mail(&self) -> &Self::Mail;
@@ -45,7 +47,7 @@ where
     O: ObjectRead + ObjectCreate,
     R: RequestGet + RequestPut,
     M: SendMail,
-    J: JobsByObject,
+    J: JobsByObject + JobRead,
 {
     type Objects = O;
     type Requests = R;

@@ -3,6 +3,8 @@
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use shared::approval::{JobsByObject, RequestGet};
+use shared::jobs::{JobRead, JobRecord};
+use shared::shards::{live, shard_records};
 
 use crate::deps::Ports;
 use crate::html::message;
@@ -34,7 +36,7 @@ pub async fn show<P: Ports>(p: &P, id: &str, query: Option<&str>) -> Response<Bo
     };
     let jobs = match request.batch.as_ref().and_then(|b| b.etag.as_ref().map(|e| (b, e))) {
         Some((b, etag)) => match p.jobs().find(&b.bucket, &b.key, etag).await {
-            Ok(jobs) => Some(jobs),
+            Ok(jobs) => Some(with_shard_progress(p.jobs(), id, jobs).await),
             Err(e) => {
                 tracing::warn!(request_id = id, error = %e, "looking up the send job failed");
                 None
@@ -43,4 +45,25 @@ pub async fn show<P: Ports>(p: &P, id: &str, query: Option<&str>) -> Response<Bo
         None => None,
     };
     html(StatusCode::OK, pages::status::render(&request, p.now(), jobs.as_deref(), notice(query)))
+}
+
+/// A running sharded job's record counts only finished shards; show the
+/// running ones' counts too. Shard records never show as jobs of their own.
+async fn with_shard_progress<J: JobRead>(jobs: &J, request_id: &str, found: Vec<JobRecord>) -> Vec<JobRecord> {
+    let mut out = Vec::with_capacity(found.len());
+    for job in found.into_iter().filter(|j| j.shard.is_none()) {
+        if job.shards.is_none() || job.status.is_terminal() {
+            out.push(job);
+            continue;
+        }
+        match shard_records(jobs, &job).await {
+            Ok(shards) => out.push(live(&job, &shards)),
+            Err(e) => {
+                // The job's own (partial) counts are still worth showing.
+                tracing::warn!(request_id, job_id = %job.job_id, error = %e, "reading the shard records failed");
+                out.push(job);
+            }
+        }
+    }
+    out
 }

@@ -302,6 +302,77 @@ fn sample_job(bucket: &str, key: &str, etag: &str) -> JobRecord {
     }
 }
 
+/// A job's row in the page's table: `<th scope="row">{label}</th><td>{n}</td>`.
+fn row(label: &str, n: u64) -> String {
+    format!("<th scope=\"row\">{label}</th><td>{n}</td>")
+}
+
+#[tokio::test]
+async fn a_running_sharded_job_shows_its_shards_summed() {
+    use shared::batch::Platform;
+    use shared::report::Counters;
+    use shared::shards::{FinishedShard, ShardOf, ShardSet, shard_id};
+
+    let app = App::new();
+    let id = app.submit("Sale", "Hi").await;
+    assert_eq!(app.post_form(&app.link(BOB, "Approve"), &[]).await.status, 303);
+    let stored = app.deps.requests.get(&id).await.unwrap().unwrap();
+    let b = stored.batch.expect("the batch is recorded");
+    let counts = |users: u64, delivered: u64, pruned: u64, failed: u64| {
+        let mut c = Counters { entries: users, targeted_users: users, ..Counters::default() };
+        let d = c.platform(Platform::Android);
+        (d.delivered, d.pruned, d.failed) = (delivered, pruned, failed);
+        c
+    };
+    // Three shards: 0 finished and rolled up into the job, 1 running,
+    // 2 running but not yet past its first link.
+    let mut job = sample_job(&b.bucket, &b.key, b.etag.as_deref().unwrap());
+    let mut set = ShardSet::new(vec![10, 20, 30, 40]);
+    set.finished.push(FinishedShard { index: 0, status: JobStatus::Done, reason: None });
+    job.shards = Some(set);
+    job.counters = counts(2, 2, 0, 0);
+    let shard = |index: u32, status: JobStatus, c: Counters| JobRecord {
+        job_id: shard_id(&job.job_id, index),
+        status,
+        counters: c,
+        shard: Some(ShardOf { parent: job.job_id.clone(), index, end: 20 + 10 * index as u64 }),
+        shards: None,
+        ..job.clone()
+    };
+    let records = [
+        shard(0, JobStatus::Done, counts(2, 2, 0, 0)),
+        shard(1, JobStatus::Running, counts(3, 1, 1, 1)),
+        shard(2, JobStatus::Running, Counters::default()),
+    ];
+    {
+        let mut all = app.deps.jobs.records.lock().unwrap();
+        all.insert(job.job_id.clone(), job.clone());
+        for r in records {
+            all.insert(r.job_id.clone(), r);
+        }
+    }
+    let page = app.get(&format!("{BASE}/requests/{id}")).await;
+    assert_eq!(page.status, 200);
+    assert_eq!(page.body.matches("Sending: Progress").count(), 1, "shards are not jobs of their own");
+    assert!(page.body.contains("Sent in 3 parallel parts; 1 finished."), "{}", page.body);
+    for (label, n) in [
+        ("Entries read", 5),
+        ("Users targeted", 5),
+        ("Devices delivered", 3),
+        ("Devices pruned (dead tokens)", 1),
+        ("Devices failed", 1),
+    ] {
+        assert!(page.body.contains(&row(label, n)), "{label} {n}: {}", page.body);
+    }
+
+    // Done: the job's record holds every shard's counts; nothing is added.
+    job.status = JobStatus::Done;
+    job.counters = counts(5, 3, 1, 1);
+    app.deps.jobs.records.lock().unwrap().insert(job.job_id.clone(), job);
+    let page = app.get(&format!("{BASE}/requests/{id}")).await;
+    assert!(page.body.contains("Sending: Summary") && page.body.contains(&row("Entries read", 5)));
+}
+
 #[tokio::test]
 async fn rejecting_records_the_reason_and_blocks_approval() {
     let app = App::new();

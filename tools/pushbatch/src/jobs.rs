@@ -11,9 +11,14 @@ use clap::Args;
 use shared::jobs::{DynamoJobs, JobRead, JobRecord};
 use shared::report::Summary;
 use shared::schema::{BUCKET_ENV, DEFAULT_LOCAL_BUCKET, JOBS};
+use shared::shards::shard_records;
 
 use crate::aws_clients;
 use crate::env_file::EnvMap;
+use crate::shard_progress::{ShardBars, status_json, status_text};
+
+/// How often `send` reads a sharded job's shard records.
+const SHARD_POLL: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Args)]
 pub struct SendArgs {
@@ -86,8 +91,13 @@ impl Jobs {
         timeout: Duration,
         show: bool,
     ) -> anyhow::Result<Summary> {
-        let bar = crate::progress::bytes(show, total_bytes);
+        // One bar in a MultiProgress draws as the single bar always did;
+        // a sharded job's shard bars join it when the shards appear.
+        let multi = crate::progress::multi(show);
+        let bar = multi.add(crate::progress::bytes(show, total_bytes));
         bar.set_message("waiting for send-batch to pick the file up");
+        let mut sharded: Option<ShardBars> = None;
+        let mut shards_read: Option<Instant> = None;
         let started = Instant::now();
         loop {
             if started.elapsed() > timeout {
@@ -104,11 +114,30 @@ impl Jobs {
                 }
                 None => {}
                 Some(r) => {
-                    bar.set_position(r.offset);
-                    bar.set_message(progress_line(&r));
                     if r.status.is_terminal() {
                         bar.finish_and_clear();
+                        if let Some(bars) = &sharded {
+                            bars.finish_and_clear();
+                        }
                         return self.summary(&r.job_id).await;
+                    }
+                    match &r.shards {
+                        Some(set) => {
+                            let bars = sharded.get_or_insert_with(|| {
+                                multi.suspend(|| eprintln!("job {} runs as {} shards", r.job_id, set.count()));
+                                ShardBars::new(&multi, &bar, set)
+                            });
+                            // K reads a poll: at most once a second.
+                            if shards_read.is_none_or(|at| at.elapsed() >= SHARD_POLL) {
+                                let shards = shard_records(&self.jobs, &r).await?;
+                                bars.update(&r, &shards);
+                                shards_read = Some(Instant::now());
+                            }
+                        }
+                        None => {
+                            bar.set_position(r.offset);
+                            bar.set_message(progress_line(&r));
+                        }
                     }
                 }
             }
@@ -212,6 +241,13 @@ pub async fn status(env: &EnvMap, args: StatusArgs) -> anyhow::Result<ExitCode> 
             println!("{}", serde_json::to_string_pretty(&summary)?);
         } else {
             print_summary(&summary);
+        }
+    } else if r.shards.is_some() {
+        let shards = shard_records(&jobs.jobs, &r).await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&status_json(&r, &shards))?);
+        } else {
+            print!("{}", status_text(&r, &shards));
         }
     } else if args.json {
         println!("{}", serde_json::to_string_pretty(&r)?);

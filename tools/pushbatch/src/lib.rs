@@ -21,5 +21,6 @@ pub mod local;
 pub mod progress;
 pub mod rss;
 pub mod seed;
+pub mod shard_progress;
 pub mod table;
 pub mod validate;

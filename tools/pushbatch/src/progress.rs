@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// A spinner with a message, ticking on its own.
 pub fn spinner(enabled: bool, message: impl Into<String>) -> ProgressBar {
@@ -44,4 +44,19 @@ pub fn bytes(enabled: bool, len: u64) -> ProgressBar {
     }
     bar.enable_steady_tick(Duration::from_millis(200));
     bar
+}
+
+/// Bars drawn together on stderr; hidden when disabled (a bar added to it
+/// draws where it does, so a hidden one stays hidden).
+pub fn multi(enabled: bool) -> MultiProgress {
+    if enabled { MultiProgress::new() } else { MultiProgress::with_draw_target(ProgressDrawTarget::hidden()) }
+}
+
+/// One shard's bar under its job's, over the bytes of its range.
+pub fn shard_bytes(multi: &MultiProgress, len: u64) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template("  {bar:28} {bytes}/{total_bytes} {msg}") {
+        bar.set_style(style);
+    }
+    multi.add(bar)
 }

@@ -6,13 +6,20 @@ use shared::jobs::JobRecord;
 use crate::html::{esc, page, time};
 use crate::pages::confirm::summary;
 
+fn shards_note(job: &JobRecord) -> String {
+    let Some(set) = &job.shards else { return String::new() };
+    let finished = (0..set.count()).filter(|i| set.is_finished(*i)).count();
+    format!("<p>Sent in {} parallel parts; {finished} finished.</p>", set.count())
+}
+
 fn job_block(job: &JobRecord) -> String {
     let c = &job.counters;
     let d = c.total_devices();
     let state = if job.status.is_terminal() { "Summary" } else { "Progress" };
     let reason = job.reason.as_deref().map(|r| format!("<p class=\"error\">{}</p>", esc(r))).unwrap_or_default();
+    let parts = shards_note(job);
     format!(
-        "<h2>Sending: {state}</h2><p>Job <code>{}</code> is <strong id=\"job-status\">{}</strong>.</p>{reason}\
+        "<h2>Sending: {state}</h2><p>Job <code>{}</code> is <strong id=\"job-status\">{}</strong>.</p>{parts}{reason}\
          <table><tbody>\
          <tr><th scope=\"row\">Entries read</th><td>{}</td></tr>\
          <tr><th scope=\"row\">Users targeted</th><td>{}</td></tr>\
