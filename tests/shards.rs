@@ -67,23 +67,69 @@ async fn a_sharded_job_delivers_the_same_devices_as_one_chain_each_exactly_once(
     Ok(())
 }
 
+/// Sandbox request counts of one provider, sampled while a job runs.
+struct Samples {
+    provider: &'static str,
+    at: Vec<(f64, u64)>,
+}
+
+impl Samples {
+    /// Over every window between two samples: at most the bucket's burst,
+    /// plus one block taken but unspent per instance, plus the rate over the
+    /// window (a sample's time is known to within the poll's round trip);
+    /// and the limit did bind: the whole run is no faster than the rate.
+    fn check(&self, per_minute: u64, block: u64) -> anyhow::Result<String> {
+        let rate = per_minute as f64 / 60.0;
+        let slack = Bucket::new(per_minute, block).capacity as f64 + (CONCURRENCY as u64 * block) as f64;
+        let jitter = 0.25;
+        for (i, &(t0, n0)) in self.at.iter().enumerate() {
+            for &(t1, n1) in &self.at[i + 1..] {
+                let allowed = slack + rate * (t1 - t0 + jitter);
+                anyhow::ensure!(
+                    (n1 - n0) as f64 <= allowed,
+                    "{} {} sends in {:.2}s: over the shared rate ({allowed:.0} allowed)",
+                    n1 - n0,
+                    self.provider,
+                    t1 - t0
+                );
+            }
+        }
+        let (span, sent) = self.at.last().copied().unwrap_or_default();
+        anyhow::ensure!(sent > 1_000, "too few {} sends ({sent}) to measure a rate", self.provider);
+        anyhow::ensure!(
+            span >= (sent as f64 - slack) / rate * 0.9,
+            "{sent} {} sends in {span:.1}s is faster than {rate}/s allows",
+            self.provider
+        );
+        Ok(format!("{sent} {} sends in {span:.1}s ({:.0}/s, limit {rate:.0}/s)", self.provider, sent as f64 / span))
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shards_together_stay_within_a_low_shared_fcm_quota() -> anyhow::Result<()> {
-    const PER_MINUTE: u64 = 4_800; // 80 a second
+async fn shards_together_stay_within_low_shared_provider_rates() -> anyhow::Result<()> {
+    const FCM_PER_MINUTE: u64 = 4_800; // 80 a second
+    // Equal, so that both bind (a batch waits for its slowest provider).
+    const APNS_PER_MINUTE: u64 = 4_800;
     const BLOCK: u64 = 20;
-    let opts = options(SHARDS).fn_env("FCM_SHARED_RATE_PER_MINUTE", PER_MINUTE).fn_env("FCM_SHARED_QUOTA_BLOCK", BLOCK);
+    let opts = options(SHARDS)
+        .fn_env("FCM_SHARED_RATE_PER_MINUTE", FCM_PER_MINUTE)
+        .fn_env("FCM_SHARED_QUOTA_BLOCK", BLOCK)
+        .fn_env("APNS_SHARED_RATE_PER_MINUTE", APNS_PER_MINUTE)
+        .fn_env("APNS_SHARED_QUOTA_BLOCK", BLOCK);
     let bench = Bench::start(opts, Population::new(USERS, SEED)).await?;
     bench
         .explain(async {
             let key = "batches/quota.jsonl";
             let etag = bench.put(key, bench.population.jsonl("quota", 0..USERS)).await?;
             let job = bench.job_of(key, &etag).await?.job_id;
-            // What the sandbox answered, sampled while the shards run.
             let started = Instant::now();
-            let mut samples: Vec<(f64, u64)> = Vec::new();
+            let mut fcm = Samples { provider: "FCM", at: Vec::new() };
+            let mut apns = Samples { provider: "APNs", at: Vec::new() };
             loop {
                 let stats = bench.stack.sandbox_stats().await?;
-                samples.push((started.elapsed().as_secs_f64(), stats["fcm"]["requests"].as_u64().unwrap_or(0)));
+                let t = started.elapsed().as_secs_f64();
+                fcm.at.push((t, stats["fcm"]["requests"].as_u64().unwrap_or(0)));
+                apns.at.push((t, stats["apns"]["requests"].as_u64().unwrap_or(0)));
                 if bench.record(&job).await?.is_some_and(|r| r.status.is_terminal()) {
                     break;
                 }
@@ -93,33 +139,8 @@ async fn shards_together_stay_within_a_low_shared_fcm_quota() -> anyhow::Result<
             let (record, summary) = bench.finished(&job).await?;
             anyhow::ensure!(record.shards.as_ref().map(|s| s.count()) == Some(SHARDS), "not sharded");
             anyhow::ensure!(summary.status == "done", "{summary:?}");
-            let sent = samples.last().map_or(0, |s| s.1);
-            anyhow::ensure!(sent > 1_000, "too few FCM sends ({sent}) to measure a rate");
-
-            let rate = PER_MINUTE as f64 / 60.0;
-            // The bucket's burst, plus one block taken but unspent per
-            // instance, plus the rate over the window; a sample's time is
-            // known to within the poll's round trip.
-            let slack = Bucket::new(PER_MINUTE, BLOCK).capacity as f64 + (CONCURRENCY as u64 * BLOCK) as f64;
-            let jitter = 0.25;
-            for (i, &(t0, n0)) in samples.iter().enumerate() {
-                for &(t1, n1) in &samples[i + 1..] {
-                    let allowed = slack + rate * (t1 - t0 + jitter);
-                    anyhow::ensure!(
-                        (n1 - n0) as f64 <= allowed,
-                        "{} FCM sends in {:.2}s: over the shared quota ({allowed:.0} allowed)",
-                        n1 - n0,
-                        t1 - t0
-                    );
-                }
-            }
-            // And the quota did bind: without it 4 chains send far faster.
-            let span = samples.last().map_or(0.0, |s| s.0);
-            anyhow::ensure!(
-                span >= (sent as f64 - slack) / rate * 0.9,
-                "{sent} sends in {span:.1}s is faster than {rate}/s allows"
-            );
-            println!("{sent} FCM sends in {span:.1}s ({:.0}/s, limit {rate:.0}/s)", sent as f64 / span);
+            println!("{}", fcm.check(FCM_PER_MINUTE, BLOCK)?);
+            println!("{}", apns.check(APNS_PER_MINUTE, BLOCK)?);
             Ok(())
         })
         .await

@@ -166,7 +166,14 @@ fn the_shard_cap_fits_in_send_batch_reserved_concurrency() {
     // Room for every shard of one job plus the first links of new jobs.
     assert!(reserved > cap, "reserved concurrency {reserved} must exceed MaxShards {cap}");
     let env = &t["Resources"]["SendBatchFunction"]["Properties"]["Environment"]["Variables"];
-    for (var, param) in [("MAX_SHARDS", "MaxShards"), ("SHARD_MIN_MB", "ShardMinMegabytes")] {
+    // Shards share FCM's project quota by default.
+    assert_eq!(default("FcmSharedRatePerMinute"), 600_000);
+    for (var, param) in [
+        ("MAX_SHARDS", "MaxShards"),
+        ("SHARD_MIN_MB", "ShardMinMegabytes"),
+        ("FCM_SHARED_RATE_PER_MINUTE", "FcmSharedRatePerMinute"),
+        ("APNS_SHARED_RATE_PER_MINUTE", "ApnsSharedRatePerMinute"),
+    ] {
         let value = serde_norway::to_string(&env[var]).unwrap();
         assert!(value.contains(param), "{var} = {value}");
     }

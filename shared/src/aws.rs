@@ -4,7 +4,8 @@
 //! runs on AWS or on the local stack. The one local concession is path-style
 //! S3 addressing, which the emulator needs and the SDK has no variable for.
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::BehaviorVersion;
+pub use aws_config::SdkConfig;
 
 use crate::config::SecretSource;
 

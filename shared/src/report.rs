@@ -145,7 +145,12 @@ pub struct Summary {
     /// Time spent sending (inside invocations), as opposed to waiting between links.
     pub busy_ms: u64,
     pub invocations: u64,
+    /// Per chain: attempted devices over `busy_ms`, which for a sharded job
+    /// sums every shard's sending time.
     pub sends_per_second: f64,
+    /// How many chains sent the file at once (absent: one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_report: Option<String>,
 }

@@ -38,7 +38,12 @@ async fn main() -> anyhow::Result<()> {
                 max_in_flight: a.max_in_flight,
                 request_timeout: settings.request_timeout,
             };
-            Some(ApnsClient::new(&a.endpoint, tls.clone(), &options, signer)?)
+            let client = ApnsClient::new(&a.endpoint, tls.clone(), &options, signer)?;
+            let name = format!("apns#{}", a.team_id);
+            Some(match shared_quota(&aws, &settings, "APNS", &name)? {
+                Some(quota) => client.with_shared_quota(quota),
+                None => client,
+            })
         }
         None => None,
     };
@@ -59,13 +64,9 @@ async fn main() -> anyhow::Result<()> {
                 f.project_id.as_deref(),
                 f.rate_per_minute,
             )?;
-            Some(match SharedQuotaSettings::load()? {
-                Some(quota) => {
-                    let name = format!("fcm#{}", f.project_id.as_deref().unwrap_or("default"));
-                    let bucket = Bucket::new(quota.per_minute, quota.block);
-                    let store = DynamoQuota::new(shared::aws::dynamodb(&aws), &settings.jobs_table, &name, bucket);
-                    client.with_shared_quota(SharedQuota::new(store, quota.block))
-                }
+            let name = format!("fcm#{}", f.project_id.as_deref().unwrap_or("default"));
+            Some(match shared_quota(&aws, &settings, "FCM", &name)? {
+                Some(quota) => client.with_shared_quota(quota),
                 None => client,
             })
         }
@@ -83,4 +84,19 @@ async fn main() -> anyhow::Result<()> {
     run(service_fn(move |event: LambdaEvent<Value>| async move { handle(deps, event).await }))
         .await
         .map_err(|e| anyhow::anyhow!(e))
+}
+
+/// The provider's rate shared by every concurrent invocation, when
+/// `<PROVIDER>_SHARED_RATE_PER_MINUTE` is set: a token bucket item `name`
+/// in the jobs table.
+fn shared_quota(
+    aws: &shared::aws::SdkConfig,
+    settings: &Settings,
+    provider: &str,
+    name: &str,
+) -> anyhow::Result<Option<SharedQuota<DynamoQuota>>> {
+    let Some(quota) = SharedQuotaSettings::load(provider)? else { return Ok(None) };
+    let bucket = Bucket::new(quota.per_minute, quota.block);
+    let store = DynamoQuota::new(shared::aws::dynamodb(aws), &settings.jobs_table, name, bucket);
+    Ok(Some(SharedQuota::new(store, quota.block)))
 }

@@ -105,6 +105,7 @@ pub fn summary(record: &JobRecord, failed_report: Option<String>) -> Summary {
         busy_ms: record.busy_ms,
         invocations: record.invocations,
         sends_per_second: if record.busy_ms > 0 { attempted as f64 * 1000.0 / record.busy_ms as f64 } else { 0.0 },
+        shards: record.shards.as_ref().map(|s| s.count()),
         failed_report,
     }
 }

@@ -145,10 +145,11 @@ impl Settings {
     }
 }
 
-/// The FCM project's quota shared with every concurrent sender (a token
-/// bucket in the jobs table, see `shared::quota`). Off unless
-/// `FCM_SHARED_RATE_PER_MINUTE` is set; the local `FCM_RATE_PER_MINUTE`
-/// limit applies either way.
+/// A provider's rate shared with every concurrent sender (a token bucket in
+/// the jobs table, see `shared::quota`): FCM's project quota
+/// (`FCM_SHARED_RATE_PER_MINUTE`; the template sets FCM's default 600,000),
+/// or a cap on APNs (`APNS_SHARED_RATE_PER_MINUTE`: Apple publishes none).
+/// Off unless set; FCM's own `FCM_RATE_PER_MINUTE` limit applies either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SharedQuotaSettings {
     pub per_minute: u64,
@@ -157,14 +158,17 @@ pub struct SharedQuotaSettings {
 }
 
 impl SharedQuotaSettings {
-    pub fn from_env(env: &mut EnvReader<'_>) -> Option<Self> {
-        let per_minute = env.optional_parsed::<u64>("FCM_SHARED_RATE_PER_MINUTE").filter(|r| *r > 0)?;
-        Some(Self { per_minute, block: env.bounded_or("FCM_SHARED_QUOTA_BLOCK", 500, 1..=100_000) })
+    /// `provider` is the variables' prefix: `FCM` or `APNS`.
+    pub fn from_env(env: &mut EnvReader<'_>, provider: &str) -> Option<Self> {
+        let per_minute =
+            env.optional_parsed::<u64>(&format!("{provider}_SHARED_RATE_PER_MINUTE")).filter(|r| *r > 0)?;
+        let block = env.bounded_or(&format!("{provider}_SHARED_QUOTA_BLOCK"), 500, 1..=100_000);
+        Some(Self { per_minute, block })
     }
 
-    pub fn load() -> Result<Option<Self>, ConfigError> {
+    pub fn load(provider: &str) -> Result<Option<Self>, ConfigError> {
         let mut env = EnvReader::from_process();
-        let settings = Self::from_env(&mut env);
+        let settings = Self::from_env(&mut env, provider);
         env.finish().map(|_| settings)
     }
 }
@@ -206,5 +210,24 @@ mod tests {
         assert!(s.apns.is_none());
         assert_eq!(s.fcm.unwrap().rate_per_minute, Some(600_000));
         assert_eq!((s.shards.max_shards, s.shards.min_bytes), (16, 16 * 1024 * 1024));
+    }
+
+    #[test]
+    fn shared_rates_are_per_provider_and_off_unless_set() {
+        let map: BTreeMap<String, String> = [
+            ("APNS_SHARED_RATE_PER_MINUTE", "1200"),
+            ("APNS_SHARED_QUOTA_BLOCK", "20"),
+            ("FCM_SHARED_RATE_PER_MINUTE", "0"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let mut env = EnvReader::from_map(&map);
+        assert_eq!(
+            SharedQuotaSettings::from_env(&mut env, "APNS"),
+            Some(SharedQuotaSettings { per_minute: 1200, block: 20 })
+        );
+        assert_eq!(SharedQuotaSettings::from_env(&mut env, "FCM"), None, "0 is off");
+        env.finish().unwrap();
     }
 }

@@ -78,6 +78,7 @@ async fn sharded_and_single_chain_jobs_deliver_the_same_devices_exactly_once() {
         "failed.jsonl holds the same entries"
     );
     assert!(b.invocations > 4, "every shard's links are counted: {}", b.invocations);
+    assert_eq!((a.shards, b.shards), (None, Some(4)));
 
     let job = parent(&fanned);
     let set = job.shards.as_ref().unwrap();
@@ -180,7 +181,8 @@ async fn a_malformed_line_fails_its_shard_and_the_job_says_where() {
     let s = summary(&d);
     assert_eq!(s.status, "failed");
     let reason = s.reason.unwrap();
-    assert!(reason.contains(&format!("byte {line_start}")), "{reason}");
+    let at: usize = reason.split("at byte ").nth(1).and_then(|r| r.split(':').next()).unwrap().parse().unwrap();
+    assert!((line_start..line_start + "{broken".len()).contains(&at), "{reason} (the line starts at {line_start})");
     assert!(reason.contains("shard ") && reason.contains("was not sent"), "{reason}");
     assert!(!reason.contains("(line "), "line numbers are unknown past the first shard: {reason}");
     let job = parent(&d);

@@ -1,5 +1,6 @@
 //! APNs provider API: `POST /3/device/{token}` with an ES256 provider token.
 
+use crate::quota::{DynamoQuota, SharedQuota};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -96,6 +97,7 @@ fn sign(key: &EncodingKey, key_id: &str, team_id: &str) -> Result<HeaderValue, A
 pub struct ApnsClient {
     pool: H2Pool,
     signer: TokenSigner,
+    shared_quota: Option<SharedQuota<DynamoQuota>>,
 }
 
 impl ApnsClient {
@@ -105,10 +107,21 @@ impl ApnsClient {
         options: &PoolOptions,
         signer: TokenSigner,
     ) -> Result<Self, ApnsError> {
-        Ok(Self { pool: H2Pool::new(endpoint, tls, options)?, signer })
+        Ok(Self { pool: H2Pool::new(endpoint, tls, options)?, signer, shared_quota: None })
+    }
+
+    /// Draws every request from a rate shared with every other sender. APNs
+    /// publishes no quota, so this is off unless an operator wants to cap
+    /// the load (see `crate::quota`).
+    pub fn with_shared_quota(mut self, quota: SharedQuota<DynamoQuota>) -> Self {
+        self.shared_quota = Some(quota);
+        self
     }
 
     pub async fn send(&self, token: &str, payload: Bytes, headers: &ApnsHeaders) -> Outcome {
+        if let Some(quota) = &self.shared_quota {
+            quota.take_one().await;
+        }
         let authorization = match self.signer.authorization() {
             Ok(t) => t,
             Err(e) => return Outcome::Failed(e.to_string()),

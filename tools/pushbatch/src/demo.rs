@@ -121,6 +121,9 @@ pub async fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     config.port_base = args.port_base;
     config.fn_env.set("MAX_RUN_SECONDS", args.max_run_seconds.to_string());
     config.cargo_target_dir = std::env::var_os("CARGO_TARGET_DIR").map(Into::into);
+    // A file saved mid-demo must not restart the functions under a running
+    // job: watch would kill the links in flight.
+    config.ignore_changes = true;
     // Shards regardless of size or rate: exactly `--shards` of them.
     for (key, value) in [
         ("MAX_SHARDS", args.shards.to_string()),

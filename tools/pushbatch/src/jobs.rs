@@ -192,12 +192,15 @@ pub fn print_summary(s: &Summary) {
             d.retries
         );
     }
+    let chains = match s.shards {
+        Some(k) => format!(" in {k} shards at once, {:.0} sends/s a shard", s.sends_per_second),
+        None => format!(", {:.0} sends/s", s.sends_per_second),
+    };
     println!(
-        "  time          {:.1}s wall, {:.1}s sending, {} invocations, {:.0} sends/s",
+        "  time          {:.1}s wall, {:.1}s sending, {} invocations{chains}",
         s.duration_ms as f64 / 1000.0,
         s.busy_ms as f64 / 1000.0,
         s.invocations,
-        s.sends_per_second
     );
     if let Some(failed) = &s.failed_report {
         println!("  failures      s3://{}/{failed} (copy it into batches/ to re-drive)", s.bucket);
