@@ -67,24 +67,25 @@ async fn a_sharded_job_delivers_the_same_devices_as_one_chain_each_exactly_once(
     Ok(())
 }
 
-/// Sandbox request counts of one provider, sampled while a job runs.
+/// Sandbox request counts of one provider, sampled while a job runs: each
+/// with the times just before the stats were asked for and just after they
+/// came, between which the sandbox counted.
 struct Samples {
     provider: &'static str,
-    at: Vec<(f64, u64)>,
+    at: Vec<(f64, f64, u64)>,
 }
 
 impl Samples {
-    /// Over every window between two samples: at most the bucket's burst,
-    /// plus one block taken but unspent per instance, plus the rate over the
-    /// window (a sample's time is known to within the poll's round trip);
-    /// and the limit did bind: the whole run is no faster than the rate.
+    /// Over every window between two samples (as long as it can have
+    /// been): at most the bucket's burst, plus one block taken but unspent
+    /// per instance, plus the rate over the window; and the limit did bind:
+    /// the whole run is no faster than the rate.
     fn check(&self, per_minute: u64, block: u64) -> anyhow::Result<String> {
         let rate = per_minute as f64 / 60.0;
         let slack = Bucket::new(per_minute, block).capacity as f64 + (CONCURRENCY as u64 * block) as f64;
-        let jitter = 0.25;
-        for (i, &(t0, n0)) in self.at.iter().enumerate() {
-            for &(t1, n1) in &self.at[i + 1..] {
-                let allowed = slack + rate * (t1 - t0 + jitter);
+        for (i, &(t0, _, n0)) in self.at.iter().enumerate() {
+            for &(_, t1, n1) in &self.at[i + 1..] {
+                let allowed = slack + rate * (t1 - t0);
                 anyhow::ensure!(
                     (n1 - n0) as f64 <= allowed,
                     "{} {} sends in {:.2}s: over the shared rate ({allowed:.0} allowed)",
@@ -94,7 +95,12 @@ impl Samples {
                 );
             }
         }
-        let (span, sent) = self.at.last().copied().unwrap_or_default();
+        let ((_, first, n_first), (last, _, n_last)) = match (self.at.first(), self.at.last()) {
+            (Some(f), Some(l)) => (*f, *l),
+            _ => anyhow::bail!("no samples"),
+        };
+        // The shortest the run between the first and last samples can have been.
+        let (span, sent) = ((last - first).max(0.0), n_last - n_first);
         anyhow::ensure!(sent > 1_000, "too few {} sends ({sent}) to measure a rate", self.provider);
         anyhow::ensure!(
             span >= (sent as f64 - slack) / rate * 0.9,
@@ -126,10 +132,11 @@ async fn shards_together_stay_within_low_shared_provider_rates() -> anyhow::Resu
             let mut fcm = Samples { provider: "FCM", at: Vec::new() };
             let mut apns = Samples { provider: "APNs", at: Vec::new() };
             loop {
+                let asked = started.elapsed().as_secs_f64();
                 let stats = bench.stack.sandbox_stats().await?;
-                let t = started.elapsed().as_secs_f64();
-                fcm.at.push((t, stats["fcm"]["requests"].as_u64().unwrap_or(0)));
-                apns.at.push((t, stats["apns"]["requests"].as_u64().unwrap_or(0)));
+                let answered = started.elapsed().as_secs_f64();
+                fcm.at.push((asked, answered, stats["fcm"]["requests"].as_u64().unwrap_or(0)));
+                apns.at.push((asked, answered, stats["apns"]["requests"].as_u64().unwrap_or(0)));
                 if bench.record(&job).await?.is_some_and(|r| r.status.is_terminal()) {
                     break;
                 }

@@ -19,6 +19,20 @@ pub struct Continuation {
     pub seq: u64,
 }
 
+impl Continuation {
+    /// The link a job (or shard) record is at now.
+    pub fn of(r: &JobRecord) -> Self {
+        Continuation {
+            job_id: r.job_id.clone(),
+            bucket: r.bucket.clone(),
+            key: r.key.clone(),
+            etag: r.etag.clone(),
+            offset: r.offset,
+            seq: r.seq,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContinuationEvent {
     #[serde(rename = "continue")]
@@ -73,14 +87,7 @@ pub fn decide(record: Option<&JobRecord>, seq: u64, from_s3: bool, now_ms: i64) 
         return if from_s3 { Claim::Shards } else { Claim::Ignore("the job runs as shards".into()) };
     }
     if r.seq == seq + 1 && r.owner.is_none() {
-        return Claim::Resend(Continuation {
-            job_id: r.job_id.clone(),
-            bucket: r.bucket.clone(),
-            key: r.key.clone(),
-            etag: r.etag.clone(),
-            offset: r.offset,
-            seq: r.seq,
-        });
+        return Claim::Resend(Continuation::of(r));
     }
     if r.seq != seq {
         return Claim::Ignore(format!("stale link {seq}: the chain is at link {}", r.seq));
@@ -142,30 +149,16 @@ impl TimeBudget {
 mod tests {
     use super::*;
     use crate::jobs::JobStatus;
-    use crate::report::Counters;
 
     fn record(seq: u64, owner: Option<&str>, lease: i64) -> JobRecord {
         JobRecord {
-            job_id: "j".into(),
-            status: JobStatus::Running,
-            bucket: "b".into(),
-            key: "k".into(),
-            etag: "e".into(),
             seq,
             owner: owner.map(str::to_owned),
             lease_until_ms: lease,
             version: 4,
             offset: 99,
-            line: 0,
-            layout: None,
-            counters: Counters::default(),
             invocations: 1,
-            busy_ms: 0,
-            started_at_ms: 0,
-            updated_at_ms: 0,
-            reason: None,
-            shards: None,
-            shard: None,
+            ..JobRecord::new("j", "b", "k", "e", 0)
         }
     }
 

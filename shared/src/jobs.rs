@@ -85,6 +85,35 @@ pub struct JobRecord {
     pub shard: Option<ShardOf>,
 }
 
+impl JobRecord {
+    /// A running job on `bucket/key` at `etag`, nothing sent, nobody
+    /// holding it.
+    pub fn new(job_id: &str, bucket: &str, key: &str, etag: &str, now_ms: i64) -> Self {
+        JobRecord {
+            job_id: job_id.into(),
+            status: JobStatus::Running,
+            bucket: bucket.into(),
+            key: key.into(),
+            etag: crate::objects::unquote(etag),
+            seq: 0,
+            owner: None,
+            lease_until_ms: 0,
+            version: 1,
+            offset: 0,
+            line: 0,
+            layout: None,
+            counters: Counters::default(),
+            invocations: 0,
+            busy_ms: 0,
+            started_at_ms: now_ms,
+            updated_at_ms: now_ms,
+            reason: None,
+            shards: None,
+            shard: None,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     #[error("DynamoDB {operation} on the jobs table: {message}")]
@@ -358,26 +387,16 @@ pub(crate) mod tests {
 
     pub(crate) fn sample() -> JobRecord {
         JobRecord {
-            job_id: "j".into(),
-            status: JobStatus::Running,
-            bucket: "b".into(),
-            key: "batches/x.json".into(),
-            etag: "e".into(),
             seq: 2,
             owner: Some("me".into()),
             lease_until_ms: 10,
             version: 7,
             offset: 1234,
-            line: 0,
-            layout: None,
-            counters: Counters::default(),
             invocations: 3,
             busy_ms: 9,
             started_at_ms: 1,
             updated_at_ms: 2,
-            reason: None,
-            shards: None,
-            shard: None,
+            ..JobRecord::new("j", "b", "batches/x.json", "e", 0)
         }
     }
 

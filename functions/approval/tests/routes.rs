@@ -278,28 +278,7 @@ async fn approving_writes_the_batch_file_and_tells_the_requester() {
 }
 
 fn sample_job(bucket: &str, key: &str, etag: &str) -> JobRecord {
-    JobRecord {
-        job_id: "approval-job".into(),
-        status: JobStatus::Running,
-        bucket: bucket.into(),
-        key: key.into(),
-        etag: etag.into(),
-        seq: 0,
-        owner: None,
-        lease_until_ms: 0,
-        version: 1,
-        offset: 0,
-        line: 0,
-        layout: None,
-        counters: Default::default(),
-        invocations: 1,
-        busy_ms: 0,
-        started_at_ms: 0,
-        updated_at_ms: 0,
-        reason: None,
-        shards: None,
-        shard: None,
-    }
+    JobRecord { invocations: 1, ..JobRecord::new("approval-job", bucket, key, etag, 0) }
 }
 
 /// A job's row in the page's table: `<th scope="row">{label}</th><td>{n}</td>`.

@@ -65,7 +65,7 @@ pub async fn start<P: Ports>(ports: &P, link: &Link, parent: &JobRecord) -> Resu
         if !unstarted {
             continue;
         }
-        invoke_next(ports, link, &continuation(&record)).await?;
+        invoke_next(ports, link, &Continuation::of(&record)).await?;
         started += 1;
         tracing::info!(job_id = parent.job_id, shard = index, offset = record.offset, "shard started");
     }
@@ -77,17 +77,6 @@ pub async fn start<P: Ports>(ports: &P, link: &Link, parent: &JobRecord) -> Resu
         batches: 0,
         entries: 0,
     })
-}
-
-fn continuation(r: &JobRecord) -> Continuation {
-    Continuation {
-        job_id: r.job_id.clone(),
-        bucket: r.bucket.clone(),
-        key: r.key.clone(),
-        etag: r.etag.clone(),
-        offset: r.offset,
-        seq: r.seq,
-    }
 }
 
 /// What finishing a shard did to its job.

@@ -13,7 +13,6 @@ use shared::invoke::{InvokeAsync, InvokeError};
 use shared::jobs::{JobError, JobRead, JobRecord, JobStatus, JobWrite};
 use shared::objects::{ByteReader, ObjectError, ObjectRead};
 use shared::render::Renderer;
-use shared::report::Counters;
 use tokio::io::AsyncReadExt;
 
 use crate::deps::Ports;
@@ -172,26 +171,10 @@ async fn create<P: Ports>(
 ) -> Result<Created, LinkError> {
     let now = now_ms();
     let mut record = JobRecord {
-        job_id: job.into(),
-        status: JobStatus::Running,
-        bucket: bucket.into(),
-        key: key.into(),
-        etag: shared::objects::unquote(etag),
-        seq: 0,
         owner: Some(me.into()),
         lease_until_ms: now + lease_ms,
-        version: 1,
-        offset: 0,
-        line: 0,
-        layout: None,
-        counters: Counters::default(),
         invocations: 1,
-        busy_ms: 0,
-        started_at_ms: now,
-        updated_at_ms: now,
-        reason: None,
-        shards: None,
-        shard: None,
+        ..JobRecord::new(job, bucket, key, etag, now)
     };
     let encoding = Encoding::from_key(key).unwrap_or(Encoding::Json);
     let ended = match ports.objects().open(bucket, key, etag, 0).await {
@@ -378,14 +361,7 @@ async fn hand_off<P: Ports>(
         out.outcome = "stopped: lost the claim to another invocation".into();
         return Ok(out);
     }
-    let next = Continuation {
-        job_id: record.job_id.clone(),
-        bucket: record.bucket.clone(),
-        key: record.key.clone(),
-        etag: record.etag.clone(),
-        offset: record.offset,
-        seq: record.seq,
-    };
+    let next = Continuation::of(&record);
     invoke_next(ports, link, &next).await?;
     tracing::info!(job_id = record.job_id, seq = next.seq, offset = next.offset, "handed on to the next link");
     out.outcome = format!("handed off to link {}", next.seq);

@@ -7,6 +7,8 @@
 //!
 //! The reader's side of the same files is in shared/tests/hostile_input.rs.
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,10 +16,9 @@ use std::time::Duration;
 use lambda_runtime::{Config, Context, LambdaEvent};
 use send_batch::deps::Deps;
 use send_batch::handler::handle;
-use send_batch::settings::{FcmSettings, Settings};
+use send_batch::settings::Settings;
 use serde_json::{Value, json};
 use shared::batch::{DEFAULT_MAX_ENTRY_BYTES, Device, Platform};
-use shared::config::SecretSource;
 use shared::devices::{MemoryDevices, UserDevices};
 use shared::invoke::RecordingInvoker;
 use shared::jobs::MemoryJobs;
@@ -26,7 +27,6 @@ use shared::push::Outcome;
 use shared::push::retry::{PushSend, RetryPolicy};
 use shared::render::{ApnsHeaders, MAX_PAYLOAD_BYTES, Payloads};
 use shared::report::Summary;
-use shared::shards::ShardPolicy;
 
 const BUCKET: &str = "bucket";
 const USERS: usize = 60;
@@ -55,31 +55,14 @@ impl PushSend for RecordingPush {
 type TestDeps = Deps<MemoryObjects, MemoryDevices, MemoryJobs, RecordingPush, RecordingInvoker>;
 
 fn settings() -> Settings {
-    Settings {
-        devices_table: "d".into(),
-        jobs_table: "j".into(),
-        batch_size: 7,
-        // No time at all: every link hands on after one batch, so each job
-        // below is a chain that resumes from its checkpoints.
-        max_run: Some(Duration::ZERO),
-        margin_floor: Duration::ZERO,
-        lease: Duration::from_millis(200),
-        file_cache_max_bytes: 0,
-        default_topic: "com.example".into(),
-        apns: None,
-        fcm: Some(FcmSettings {
-            endpoint: "https://unused".into(),
-            service_account: SecretSource::File("unused".into()),
-            project_id: None,
-            connections: 1,
-            max_in_flight: 16,
-            rate_per_minute: None,
-        }),
-        extra_ca: None,
-        retry: RetryPolicy { max_attempts: 2, base: Duration::from_millis(1), cap: Duration::from_millis(2) },
-        request_timeout: Duration::from_secs(1),
-        shards: ShardPolicy::SINGLE_CHAIN,
+    // No time at all: every link hands on after one batch, so each job
+    // below is a chain that resumes from its checkpoints.
+    let mut s = common::settings(7, Some(0.0));
+    s.retry = RetryPolicy { max_attempts: 2, base: Duration::from_millis(1), cap: Duration::from_millis(2) };
+    if let Some(fcm) = s.fcm.as_mut() {
+        fcm.max_in_flight = 16;
     }
+    s
 }
 
 fn ios_token(i: usize) -> String {

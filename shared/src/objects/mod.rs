@@ -293,6 +293,18 @@ impl MemoryObjects {
         objects.get(&(bucket.to_owned(), key.to_owned())).map(|(_, b)| b.clone())
     }
 
+    /// The object's bytes while its ETag is `etag` (S3's `If-Match`).
+    fn matching(&self, bucket: &str, key: &str, etag: &str) -> Result<Bytes, ObjectError> {
+        let objects = self.objects.lock().unwrap_or_else(|p| p.into_inner());
+        match objects.get(&(bucket.to_owned(), key.to_owned())) {
+            None => Err(ObjectError::NotFound { bucket: bucket.into(), key: key.into() }),
+            Some((current, _)) if *current != unquote(etag) => {
+                Err(ObjectError::Changed { bucket: bucket.into(), key: key.into(), etag: etag.into() })
+            }
+            Some((_, bytes)) => Ok(bytes.clone()),
+        }
+    }
+
     /// Stores an object and returns its new ETag.
     pub fn insert(&self, bucket: &str, key: &str, body: impl Into<Bytes>) -> String {
         let mut n = self.puts.lock().unwrap_or_else(|p| p.into_inner());
@@ -316,11 +328,7 @@ impl ObjectRead for MemoryObjects {
     }
 
     async fn open(&self, bucket: &str, key: &str, etag: &str, offset: u64) -> Result<ByteReader, ObjectError> {
-        let info = self.head(bucket, key).await?;
-        if info.etag != unquote(etag) {
-            return Err(ObjectError::Changed { bucket: bucket.into(), key: key.into(), etag: etag.into() });
-        }
-        Ok(slice_reader(self.get(bucket, key).unwrap_or_default(), offset))
+        Ok(slice_reader(self.matching(bucket, key, etag)?, offset))
     }
 
     async fn read_range(
@@ -331,11 +339,7 @@ impl ObjectRead for MemoryObjects {
         offset: u64,
         len: u64,
     ) -> Result<Bytes, ObjectError> {
-        let info = self.head(bucket, key).await?;
-        if info.etag != unquote(etag) {
-            return Err(ObjectError::Changed { bucket: bucket.into(), key: key.into(), etag: etag.into() });
-        }
-        Ok(slice_range(&self.get(bucket, key).unwrap_or_default(), offset, len))
+        Ok(slice_range(&self.matching(bucket, key, etag)?, offset, len))
     }
 }
 

@@ -222,28 +222,7 @@ mod tests {
         let mut counters = Counters { targeted_users: targeted, ..Counters::default() };
         counters.platform(shared::batch::Platform::Ios).delivered = delivered;
         counters.platform(shared::batch::Platform::Android).pruned = 1;
-        JobRecord {
-            job_id: "j".into(),
-            status,
-            bucket: "b".into(),
-            key: "k".into(),
-            etag: "e".into(),
-            seq: 0,
-            owner: None,
-            lease_until_ms: 0,
-            version: 0,
-            offset: 0,
-            line: 0,
-            layout: None,
-            counters,
-            invocations: 1,
-            busy_ms: 0,
-            started_at_ms: 0,
-            updated_at_ms: 0,
-            reason: None,
-            shards: None,
-            shard: None,
-        }
+        JobRecord { status, version: 0, counters, invocations: 1, ..JobRecord::new("j", "b", "k", "e", 0) }
     }
 
     #[test]

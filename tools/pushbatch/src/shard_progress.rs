@@ -190,28 +190,7 @@ mod tests {
     use super::*;
 
     fn record(job_id: &str) -> JobRecord {
-        JobRecord {
-            job_id: job_id.into(),
-            status: JobStatus::Running,
-            bucket: "b".into(),
-            key: "batches/big.jsonl".into(),
-            etag: "e".into(),
-            seq: 0,
-            owner: None,
-            lease_until_ms: 0,
-            version: 1,
-            offset: 0,
-            line: 0,
-            layout: None,
-            counters: Counters::default(),
-            invocations: 1,
-            busy_ms: 0,
-            started_at_ms: 0,
-            updated_at_ms: 0,
-            reason: None,
-            shards: None,
-            shard: None,
-        }
+        JobRecord { invocations: 1, ..JobRecord::new(job_id, "b", "batches/big.jsonl", "e", 0) }
     }
 
     fn counters(users: u64, delivered: u64, pruned: u64, failed: u64) -> Counters {
