@@ -4,6 +4,7 @@
 //! sender, plus the rate over the window.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use pushbatch_tests::{Part, Stack, StackOptions};
@@ -59,5 +60,75 @@ async fn two_senders_share_one_rate() -> anyhow::Result<()> {
     let elapsed = times.last().copied().unwrap_or_default().as_secs_f64();
     assert!(elapsed >= (total - slack) / rate * 0.95, "{total} requests in {elapsed:.2}s is over the rate");
     println!("{total} requests in {elapsed:.2}s from {SENDERS} senders sharing {rate}/s");
+    Ok(())
+}
+
+/// DynamoDB calls per thousand pushes when four senders (four shards),
+/// each pushing with eight tasks, take `pushes` tokens in blocks of 500
+/// from a bucket of `per_minute`.
+async fn calls_per_thousand(
+    stack: &Stack,
+    name: &str,
+    per_minute: u64,
+    pushes: usize,
+) -> anyhow::Result<(f64, Duration)> {
+    const BLOCK: u64 = 500;
+    const SHARDS: usize = 4;
+    const TASKS_PER_SHARD: usize = 8;
+    let table = stack.var("JOBS_TABLE")?.to_owned();
+    let bucket = Bucket::new(per_minute, BLOCK);
+    let mut senders = Vec::new();
+    let mut tasks = Vec::new();
+    let started = Instant::now();
+    for _ in 0..SHARDS {
+        let store = DynamoQuota::new(stack.dynamodb().await, &table, name, bucket);
+        let sender = Arc::new(SharedQuota::new(store, BLOCK));
+        senders.push(sender.clone());
+        for _ in 0..TASKS_PER_SHARD {
+            let sender = sender.clone();
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..pushes / SHARDS / TASKS_PER_SHARD {
+                    sender.take_one().await;
+                    // A push takes time: at most 8,000 a second a sender,
+                    // twice what a chain sends (bench/fanout).
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }));
+        }
+    }
+    for task in tasks {
+        task.await?;
+    }
+    let took = started.elapsed();
+    let calls: u64 = senders.iter().map(|s| s.store().calls().total()).sum();
+    let races: u64 = senders.iter().map(|s| s.store().calls().lost_races.load(Ordering::Relaxed)).sum();
+    let per_thousand = calls as f64 * 1000.0 / pushes as f64;
+    println!(
+        "{name}: {calls} DynamoDB calls ({races} lost races) for {pushes} pushes in {:.1}s: {per_thousand:.2} per 1,000",
+        took.as_secs_f64()
+    );
+    Ok((per_thousand, took))
+}
+
+/// The quota's cost, measured, with four senders at the block size
+/// send-batch uses: below the limit, a read and a write per block; at the
+/// limit, where the senders wait for tokens anyway, more reads find the
+/// bucket short and more writes lose races.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shared_quota_costs_a_few_calls_per_thousand_pushes() -> anyhow::Result<()> {
+    let stack = Stack::start(StackOptions::only(&[Part::Dynalite])).await?;
+    // A bucket far larger than the demand: it never runs short.
+    let (below, _) = calls_per_thousand(&stack, "fcm#below", 600_000_000, 40_000).await?;
+    assert!(
+        (4.0..=5.0).contains(&below),
+        "{below:.2} calls per 1,000 below the limit (4 is one read and one write a block)"
+    );
+    // A quota the four senders outrun (their demand is about 12,000 a
+    // second here): 40,000 pushes at 5,000 a second.
+    let (at_limit, took) = calls_per_thousand(&stack, "fcm#at-limit", 300_000, 40_000).await?;
+    // It was at the limit: the first 5,000 came from the full bucket, the
+    // rest at 5,000 a second.
+    assert!(took >= Duration::from_secs_f64(6.3), "{took:?}: the senders never met the limit");
+    assert!(at_limit <= 15.0, "{at_limit:.2} calls per 1,000 at the limit");
     Ok(())
 }

@@ -6,7 +6,11 @@
 //! (a few calls per thousand pushes) and spent locally.
 
 use std::future::Future;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
+
+use rand::RngExt;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
@@ -48,14 +52,17 @@ impl Bucket {
         (tokens + (now_ms - at_ms).max(0) as f64 * self.per_ms()).min(self.capacity as f64)
     }
 
-    /// Taking `want` from `available`: what is granted, and the wait when
-    /// nothing can be.
+    /// Taking `want` (at most the capacity) from `available`: all of it or
+    /// nothing, and then the wait until it is there. Whole blocks only: at
+    /// the limit the bucket is nearly empty, and senders taking what little
+    /// there is would each make two calls for a handful of tokens (measured:
+    /// 34 calls per 1,000 pushes instead of 4, tests/quota.rs).
     pub fn take(&self, available: f64, want: u64) -> Grant {
-        let granted = want.min(available.floor().max(0.0) as u64);
-        if granted > 0 {
-            return Grant { granted, wait: Duration::ZERO };
+        let want = want.min(self.capacity).max(1);
+        if available >= want as f64 {
+            return Grant { granted: want, wait: Duration::ZERO };
         }
-        let missing = (want.min(self.capacity) as f64 - available).max(1.0);
+        let missing = want as f64 - available.max(0.0);
         Grant { granted: 0, wait: Duration::from_millis((missing / self.per_ms()).ceil() as u64) }
     }
 }
@@ -71,11 +78,31 @@ pub struct DynamoQuota {
     table: String,
     key: String,
     bucket: Bucket,
+    calls: CallCounts,
+}
+
+/// DynamoDB calls a quota store made: its overhead per push.
+#[derive(Debug, Default)]
+pub struct CallCounts {
+    pub reads: AtomicU64,
+    pub writes: AtomicU64,
+    /// Conditional writes that lost to another sender.
+    pub lost_races: AtomicU64,
+}
+
+impl CallCounts {
+    pub fn total(&self) -> u64 {
+        self.reads.load(Relaxed) + self.writes.load(Relaxed)
+    }
 }
 
 impl DynamoQuota {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>, name: &str, bucket: Bucket) -> Self {
-        Self { client, table: table.into(), key: format!("quota#{name}"), bucket }
+        Self { client, table: table.into(), key: format!("quota#{name}"), bucket, calls: CallCounts::default() }
+    }
+
+    pub fn calls(&self) -> &CallCounts {
+        &self.calls
     }
 
     fn err(&self, operation: &'static str, e: impl std::fmt::Display) -> QuotaError {
@@ -92,6 +119,7 @@ fn now_ms() -> i64 {
 impl QuotaTake for DynamoQuota {
     async fn take(&self, want: u64) -> Result<Grant, QuotaError> {
         for _ in 0..RACE_ATTEMPTS {
+            self.calls.reads.fetch_add(1, Relaxed);
             let out = self
                 .client
                 .get_item()
@@ -127,9 +155,13 @@ impl QuotaTake for DynamoQuota {
                     .expression_attribute_values(":a", AttributeValue::N(a)),
                 _ => put.condition_expression("attribute_not_exists(job_id)"),
             };
+            self.calls.writes.fetch_add(1, Relaxed);
             match put.send().await {
                 Ok(_) => return Ok(grant),
-                Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => continue,
+                Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+                    self.calls.lost_races.fetch_add(1, Relaxed);
+                    continue;
+                }
                 Err(e) => return Err(self.err("PutItem", aws_sdk_dynamodb::error::DisplayErrorContext(e))),
             }
         }
@@ -155,6 +187,10 @@ impl<Q: QuotaTake> SharedQuota<Q> {
         Self { store, block: block.max(1), local: tokio::sync::Mutex::new(0) }
     }
 
+    pub fn store(&self) -> &Q {
+        &self.store
+    }
+
     /// Waits until this sender may send one more request.
     pub async fn take_one(&self) {
         // Waiters queue on the lock: they all wait for the same bucket.
@@ -163,7 +199,12 @@ impl<Q: QuotaTake> SharedQuota<Q> {
         while *local == 0 {
             match self.store.take(self.block).await {
                 Ok(grant) if grant.granted > 0 => *local = grant.granted,
-                Ok(grant) => tokio::time::sleep(grant.wait).await,
+                Ok(grant) => {
+                    // Senders that found the bucket short at the same moment
+                    // would wake together and race for one block: spread them.
+                    let spread = rand::rng().random_range(0..=grant.wait.as_millis() as u64);
+                    tokio::time::sleep(grant.wait + Duration::from_millis(spread)).await
+                }
                 Err(e) => {
                     errors += 1;
                     tracing::error!(error = %e, errors, "the shared send quota is unreachable");
@@ -191,9 +232,10 @@ mod tests {
         assert_eq!(b.refill(3.0, 0, 60_000), 10.0);
         assert_eq!(b.refill(4.0, 1_000, 500), 4.0, "a clock step back adds nothing");
         assert_eq!(b.take(7.9, 5), Grant { granted: 5, wait: Duration::ZERO });
-        assert_eq!(b.take(2.5, 5).granted, 2);
+        assert_eq!(b.take(2.5, 5), Grant { granted: 0, wait: Duration::from_millis(250) }, "a whole block or nothing");
         let empty = b.take(0.4, 5);
         assert_eq!(empty.granted, 0);
         assert_eq!(empty.wait, Duration::from_millis(460), "4.6 tokens at 10 a second");
+        assert_eq!(b.take(10.0, 50).granted, 10, "never more than the bucket holds");
     }
 }
