@@ -113,7 +113,7 @@ def code_defaults():
         "batch_size": rust_default(settings, r'"BATCH_SIZE",\s*([\d_]+)', "batch size"),
         "apns_max_in_flight": rust_default(settings, r'"APNS_MAX_IN_FLIGHT",\s*([\d_]+)', "APNs in flight"),
         "fcm_max_in_flight": rust_default(settings, r'"FCM_MAX_IN_FLIGHT",\s*([\d_]+)', "FCM in flight"),
-        "quota_block": rust_default(settings, r'"FCM_SHARED_QUOTA_BLOCK",\s*([\d_]+)', "quota block"),
+        "quota_block": rust_default(settings, r"DEFAULT_SHARED_QUOTA_BLOCK:\s*u64\s*=\s*([\d_]+)", "quota block"),
         "lookup_parallel_calls": rust_default(
             "shared/src/devices.rs", r"parallel_calls:\s*([\d_]+)\s*}", "BatchGetItem parallel calls"
         ),

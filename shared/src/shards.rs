@@ -133,24 +133,12 @@ pub fn shard_record(parent: &JobRecord, index: u32, now_ms: i64) -> Option<JobRe
     let (start, end) = parent.shards.as_ref()?.range(index)?;
     let first = index == 0;
     Some(JobRecord {
-        job_id: shard_id(&parent.job_id, index),
-        status: JobStatus::Running,
-        seq: 0,
-        owner: None,
-        lease_until_ms: 0,
-        version: 1,
         offset: start,
         // Line numbers are known only from the start of the file.
         line: if first { parent.line } else { 0 },
-        counters: Default::default(),
-        invocations: 0,
-        busy_ms: 0,
-        started_at_ms: now_ms,
-        updated_at_ms: now_ms,
-        reason: None,
-        shards: None,
+        layout: parent.layout.clone(),
         shard: Some(ShardOf { parent: parent.job_id.clone(), index, end }),
-        ..parent.clone()
+        ..JobRecord::new(&shard_id(&parent.job_id, index), &parent.bucket, &parent.key, &parent.etag, now_ms)
     })
 }
 

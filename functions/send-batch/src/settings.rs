@@ -150,6 +150,10 @@ impl Settings {
 /// (`FCM_SHARED_RATE_PER_MINUTE`; the template sets FCM's default 600,000),
 /// or a cap on APNs (`APNS_SHARED_RATE_PER_MINUTE`: Apple publishes none).
 /// Off unless set; FCM's own `FCM_RATE_PER_MINUTE` limit applies either way.
+/// Tokens taken from a shared bucket at a time: two DynamoDB calls per
+/// block (bench/fanout reads this figure).
+pub const DEFAULT_SHARED_QUOTA_BLOCK: u64 = 500;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SharedQuotaSettings {
     pub per_minute: u64,
@@ -162,7 +166,7 @@ impl SharedQuotaSettings {
     pub fn from_env(env: &mut EnvReader<'_>, provider: &str) -> Option<Self> {
         let per_minute =
             env.optional_parsed::<u64>(&format!("{provider}_SHARED_RATE_PER_MINUTE")).filter(|r| *r > 0)?;
-        let block = env.bounded_or(&format!("{provider}_SHARED_QUOTA_BLOCK"), 500, 1..=100_000);
+        let block = env.bounded_or(&format!("{provider}_SHARED_QUOTA_BLOCK"), DEFAULT_SHARED_QUOTA_BLOCK, 1..=100_000);
         Some(Self { per_minute, block })
     }
 

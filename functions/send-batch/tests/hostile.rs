@@ -124,15 +124,7 @@ fn json_body(users: std::ops::Range<usize>) -> String {
 }
 
 fn s3_event(key: &str, etag: &str) -> Value {
-    json!({"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-        "eventTime": "2026-11-24T00:00:00.000Z", "eventName": "ObjectCreated:Put",
-        "userIdentity": {"principalId": "local"}, "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-        "responseElements": {},
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": "batches",
-            "bucket": {"name": BUCKET, "ownerIdentity": {"principalId": "local"}, "arn": "arn:aws:s3:::bucket"},
-            "object": {"key": key, "size": 1, "eTag": etag, "sequencer": "01"}}
-    }]})
+    common::s3_event(key, etag, "01")
 }
 
 async fn invoke(d: &TestDeps, payload: Value) {
