@@ -26,6 +26,9 @@ pub struct ShardPolicy {
     pub target: Duration,
     /// What one chain sends, users per second (from the benchmarks).
     pub chain_users_per_second: f64,
+    /// Users per second a shared provider quota lets through, when one is
+    /// set: chains beyond what it feeds would only wait for tokens, billed.
+    pub quota_users_per_second: Option<f64>,
 }
 
 impl ShardPolicy {
@@ -35,10 +38,12 @@ impl ShardPolicy {
         max_shards: 1,
         target: Duration::from_secs(900),
         chain_users_per_second: 1.0,
+        quota_users_per_second: None,
     };
 
     /// Shards for `body_bytes` of entries averaging `bytes_per_user`: enough
-    /// chains to finish within the target, capped.
+    /// chains to finish within the target, capped by `max_shards` and by
+    /// what the quota can feed.
     pub fn shard_count(&self, body_bytes: u64, bytes_per_user: f64) -> u32 {
         if body_bytes < self.min_bytes || self.max_shards <= 1 {
             return 1;
@@ -46,7 +51,13 @@ impl ShardPolicy {
         let users = body_bytes as f64 / bytes_per_user.max(1.0);
         let per_chain = (self.chain_users_per_second * self.target.as_secs_f64()).max(1.0);
         let wanted = (users / per_chain).ceil();
-        if wanted >= self.max_shards as f64 { self.max_shards } else { (wanted as u32).max(1) }
+        let cap = match self.quota_users_per_second {
+            // Twice the chains the quota feeds: the quota counts one
+            // provider's devices, about half of a mixed audience's.
+            Some(q) => ((2.0 * q / self.chain_users_per_second.max(1.0)).ceil() as u32).clamp(1, self.max_shards),
+            None => self.max_shards,
+        };
+        if wanted >= cap as f64 { cap } else { (wanted as u32).max(1) }
     }
 }
 
@@ -270,7 +281,13 @@ mod tests {
     use crate::report::Counters;
 
     fn policy() -> ShardPolicy {
-        ShardPolicy { min_bytes: 1000, max_shards: 8, target: Duration::from_secs(100), chain_users_per_second: 10.0 }
+        ShardPolicy {
+            min_bytes: 1000,
+            max_shards: 8,
+            target: Duration::from_secs(100),
+            chain_users_per_second: 10.0,
+            quota_users_per_second: None,
+        }
     }
 
     #[test]
@@ -282,6 +299,11 @@ mod tests {
         assert_eq!(p.shard_count(20_001, 10.0), 3);
         assert_eq!(p.shard_count(10_000_000, 10.0), 8, "capped");
         assert_eq!(ShardPolicy { max_shards: 1, ..p.clone() }.shard_count(10_000_000, 10.0), 1);
+        // A quota of 25 users a second feeds 2.5 chains of 10: 5 with headroom.
+        let fed = ShardPolicy { quota_users_per_second: Some(25.0), ..p.clone() };
+        assert_eq!(fed.shard_count(10_000_000, 10.0), 5, "more would only wait for tokens");
+        assert_eq!(fed.shard_count(20_000, 10.0), 2, "the target still decides below it");
+        assert_eq!(ShardPolicy { quota_users_per_second: Some(0.1), ..p }.shard_count(10_000_000, 10.0), 1);
     }
 
     fn file(lines: &[&str]) -> (MemoryObjects, String, Vec<u64>) {

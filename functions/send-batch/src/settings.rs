@@ -98,6 +98,11 @@ impl Settings {
             // Conservative next to the send path's measured rate: a chain's
             // users/s is bounded by its device lookups as much as by pushes.
             chain_users_per_second: env.bounded_or("SHARD_CHAIN_USERS_PER_SECOND", 2000.0, 1.0..=1_000_000.0),
+            // FCM's shared quota, as users a second at one device each.
+            quota_users_per_second: env
+                .optional_parsed::<f64>("FCM_SHARED_RATE_PER_MINUTE")
+                .filter(|r| *r > 0.0)
+                .map(|per_minute| per_minute / 60.0),
         }
     }
 
@@ -214,6 +219,15 @@ mod tests {
         assert!(s.apns.is_none());
         assert_eq!(s.fcm.unwrap().rate_per_minute, Some(600_000));
         assert_eq!((s.shards.max_shards, s.shards.min_bytes), (16, 16 * 1024 * 1024));
+        assert_eq!(s.shards.quota_users_per_second, None);
+        let s = load(&[
+            ("DEVICES_TABLE", "d"),
+            ("JOBS_TABLE", "j"),
+            ("FCM_SERVICE_ACCOUNT_FILE", "/sa.json"),
+            ("FCM_SHARED_RATE_PER_MINUTE", "600000"),
+        ])
+        .unwrap();
+        assert_eq!(s.shards.quota_users_per_second, Some(10_000.0), "the shared quota caps the shards");
     }
 
     #[test]

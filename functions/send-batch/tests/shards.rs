@@ -15,7 +15,13 @@ const USERS: usize = 2000;
 /// Four shards for any file: a chain is credited with 100 users in the
 /// target time.
 fn four_shards() -> ShardPolicy {
-    ShardPolicy { min_bytes: 0, max_shards: 4, target: Duration::from_secs(1), chain_users_per_second: 100.0 }
+    ShardPolicy {
+        min_bytes: 0,
+        max_shards: 4,
+        target: Duration::from_secs(1),
+        chain_users_per_second: 100.0,
+        quota_users_per_second: None,
+    }
 }
 
 fn sharded(n: usize) -> TestDeps {
