@@ -40,7 +40,7 @@ async fn main() -> anyhow::Result<()> {
             };
             let client = ApnsClient::new(&a.endpoint, tls.clone(), &options, signer)?;
             let name = format!("apns#{}", a.team_id);
-            Some(match shared_quota(&aws, &settings, "APNS", &name)? {
+            Some(match shared_quota(&aws, &settings, settings.apns_shared, &name) {
                 Some(quota) => client.with_shared_quota(quota),
                 None => client,
             })
@@ -65,7 +65,7 @@ async fn main() -> anyhow::Result<()> {
                 f.rate_per_minute,
             )?;
             let name = format!("fcm#{}", f.project_id.as_deref().unwrap_or("default"));
-            Some(match shared_quota(&aws, &settings, "FCM", &name)? {
+            Some(match shared_quota(&aws, &settings, settings.fcm_shared, &name) {
                 Some(quota) => client.with_shared_quota(quota),
                 None => client,
             })
@@ -86,17 +86,16 @@ async fn main() -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!(e))
 }
 
-/// The provider's rate shared by every concurrent invocation, when
-/// `<PROVIDER>_SHARED_RATE_PER_MINUTE` is set: a token bucket item `name`
-/// in the jobs table.
+/// The provider's rate shared by every concurrent invocation, when one is
+/// set: a token bucket item `name` in the jobs table.
 fn shared_quota(
     aws: &shared::aws::SdkConfig,
     settings: &Settings,
-    provider: &str,
+    quota: Option<SharedQuotaSettings>,
     name: &str,
-) -> anyhow::Result<Option<SharedQuota<DynamoQuota>>> {
-    let Some(quota) = SharedQuotaSettings::load(provider)? else { return Ok(None) };
+) -> Option<SharedQuota<DynamoQuota>> {
+    let quota = quota?;
     let bucket = Bucket::new(quota.per_minute, quota.block);
     let store = DynamoQuota::new(shared::aws::dynamodb(aws), &settings.jobs_table, name, bucket);
-    Ok(Some(SharedQuota::new(store, quota.block)))
+    Some(SharedQuota::new(store, quota.block))
 }

@@ -45,6 +45,8 @@ pub struct Settings {
     pub retry: RetryPolicy,
     pub request_timeout: Duration,
     pub shards: ShardPolicy,
+    pub fcm_shared: Option<SharedQuotaSettings>,
+    pub apns_shared: Option<SharedQuotaSettings>,
 }
 
 impl Settings {
@@ -63,6 +65,7 @@ impl Settings {
             Some(_) => env.required_string("APNS_TOPIC", "the default apns-topic, usually the app's bundle id"),
             None => env.string_or("APNS_TOPIC", ""),
         };
+        let fcm_shared = SharedQuotaSettings::from_env(env, "FCM");
         Self {
             devices_table: env.required_string(shared::schema::DEVICES.env, "the devices table"),
             jobs_table: env.required_string(shared::schema::JOBS.env, "the jobs table"),
@@ -84,11 +87,13 @@ impl Settings {
                 cap: Duration::from_millis(env.bounded_or("PUSH_RETRY_CAP_MS", 10_000, 1..=300_000)),
             },
             request_timeout: Duration::from_secs(env.bounded_or("PUSH_REQUEST_TIMEOUT_SECONDS", 10, 1..=120)),
-            shards: Self::shards(env),
+            shards: Self::shards(env, fcm_shared),
+            fcm_shared,
+            apns_shared: SharedQuotaSettings::from_env(env, "APNS"),
         }
     }
 
-    fn shards(env: &mut EnvReader<'_>) -> ShardPolicy {
+    fn shards(env: &mut EnvReader<'_>, fcm_shared: Option<SharedQuotaSettings>) -> ShardPolicy {
         ShardPolicy {
             min_bytes: env.bounded_or("SHARD_MIN_MB", 16u64, 0..=1_000_000) * 1024 * 1024,
             // Each shard is one concurrent invocation: keep this below the
@@ -99,10 +104,7 @@ impl Settings {
             // users/s is bounded by its device lookups as much as by pushes.
             chain_users_per_second: env.bounded_or("SHARD_CHAIN_USERS_PER_SECOND", 2000.0, 1.0..=1_000_000.0),
             // FCM's shared quota, as users a second at one device each.
-            quota_users_per_second: env
-                .optional_parsed::<f64>("FCM_SHARED_RATE_PER_MINUTE")
-                .filter(|r| *r > 0.0)
-                .map(|per_minute| per_minute / 60.0),
+            quota_users_per_second: fcm_shared.map(|q| q.per_minute as f64 / 60.0),
         }
     }
 
@@ -150,15 +152,15 @@ impl Settings {
     }
 }
 
+/// Tokens taken from a shared bucket at a time: two DynamoDB calls per
+/// block (bench/fanout reads this figure).
+pub const DEFAULT_SHARED_QUOTA_BLOCK: u64 = 500;
+
 /// A provider's rate shared with every concurrent sender (a token bucket in
 /// the jobs table, see `shared::quota`): FCM's project quota
 /// (`FCM_SHARED_RATE_PER_MINUTE`; the template sets FCM's default 600,000),
 /// or a cap on APNs (`APNS_SHARED_RATE_PER_MINUTE`: Apple publishes none).
 /// Off unless set; FCM's own `FCM_RATE_PER_MINUTE` limit applies either way.
-/// Tokens taken from a shared bucket at a time: two DynamoDB calls per
-/// block (bench/fanout reads this figure).
-pub const DEFAULT_SHARED_QUOTA_BLOCK: u64 = 500;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SharedQuotaSettings {
     pub per_minute: u64,
@@ -173,12 +175,6 @@ impl SharedQuotaSettings {
             env.optional_parsed::<u64>(&format!("{provider}_SHARED_RATE_PER_MINUTE")).filter(|r| *r > 0)?;
         let block = env.bounded_or(&format!("{provider}_SHARED_QUOTA_BLOCK"), DEFAULT_SHARED_QUOTA_BLOCK, 1..=100_000);
         Some(Self { per_minute, block })
-    }
-
-    pub fn load(provider: &str) -> Result<Option<Self>, ConfigError> {
-        let mut env = EnvReader::from_process();
-        let settings = Self::from_env(&mut env, provider);
-        env.finish().map(|_| settings)
     }
 }
 

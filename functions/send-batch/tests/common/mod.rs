@@ -74,6 +74,8 @@ pub fn settings(batch_size: usize, max_run: Option<f64>) -> Settings {
         retry: RetryPolicy { max_attempts: 3, base: Duration::from_millis(1), cap: Duration::from_millis(2) },
         request_timeout: Duration::from_secs(1),
         shards: ShardPolicy::SINGLE_CHAIN,
+        fcm_shared: None,
+        apns_shared: None,
     }
 }
 
