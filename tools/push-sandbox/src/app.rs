@@ -2,12 +2,12 @@
 
 use serde::Serialize;
 
-use crate::apns::ProviderTokenVerifier;
 use crate::dead::DeadRule;
-use crate::fcm::MessageIds;
 use crate::knobs::{KnobValues, Knobs};
-use crate::oauth::TokenEndpoint;
+use crate::message_ids::MessageIds;
+use crate::provider_token::ProviderTokenVerifier;
 use crate::stats::Stats;
+use crate::token_endpoint::TokenEndpoint;
 
 pub struct App {
     pub knobs: Knobs,

@@ -13,10 +13,14 @@ pub mod faults;
 pub mod fcm;
 mod http_util;
 pub mod knobs;
+mod message_ids;
 pub mod oauth;
+mod provider_token;
+mod reasons;
 mod router;
 pub mod server;
 pub mod stats;
+mod token_endpoint;
 
 pub use args::Args;
 pub use credentials::ReadyFile;

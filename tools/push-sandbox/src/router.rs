@@ -4,13 +4,12 @@ use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use hyper::body::Incoming;
 
-use crate::apns::{self, ApnsReason};
 use crate::app::App;
-use crate::fcm;
 use crate::http_util::{self, Resp};
 use crate::knobs::KnobPatch;
-use crate::oauth;
+use crate::reasons::{ApnsReason, FcmCode};
 use crate::stats::Counter;
+use crate::{apns, fcm, oauth};
 
 const MAX_CONTROL_BODY: usize = 64 * 1024;
 
@@ -49,8 +48,8 @@ pub async fn route(app: &App, req: Request<Incoming>) -> Resp {
         }
         _ if path.starts_with("/v1/") => {
             app.stats.add(Counter::FcmRequests);
-            app.stats.add(Counter::FcmRejected(fcm::FcmCode::NotFound));
-            let code = fcm::FcmCode::NotFound;
+            app.stats.add(Counter::FcmRejected(FcmCode::NotFound));
+            let code = FcmCode::NotFound;
             http_util::json(code.status(), code.body(code.default_message()))
         }
         _ => http_util::control_error(StatusCode::NOT_FOUND, "no such route"),

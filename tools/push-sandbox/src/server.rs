@@ -15,18 +15,18 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
-use crate::apns::ProviderTokenVerifier;
 use crate::app::{App, FixedSettings};
 use crate::args::Args;
 use crate::credentials::{self, CredentialSpec, Credentials, ReadyFile};
 use crate::dead::DeadRule;
 use crate::error::SandboxError;
 use crate::faults;
-use crate::fcm::MessageIds;
 use crate::knobs::Knobs;
-use crate::oauth::TokenEndpoint;
+use crate::message_ids::MessageIds;
+use crate::provider_token::ProviderTokenVerifier;
 use crate::router;
 use crate::stats::{Counter, Stats, StatsSnapshot};
+use crate::token_endpoint::TokenEndpoint;
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);

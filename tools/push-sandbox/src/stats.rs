@@ -8,9 +8,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use serde::{Deserialize, Serialize};
 
-use crate::apns::ApnsReason;
 use crate::dead::fnv1a64;
-use crate::fcm::FcmCode;
+use crate::reasons::{ApnsReason, FcmCode};
 
 #[derive(Clone, Copy, Debug)]
 pub enum Counter {

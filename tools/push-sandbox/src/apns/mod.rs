@@ -1,7 +1,5 @@
 //! `POST /3/device/{token}`: Apple's provider API.
 
-mod jwt;
-mod reason;
 pub mod validate;
 
 use bytes::Bytes;
@@ -9,8 +7,10 @@ use http::{HeaderValue, Method, Request, StatusCode, Version, header::AUTHORIZAT
 use hyper::body::Incoming;
 use rand::RngExt;
 
-pub use jwt::{MAX_TOKEN_AGE_SECS, ProviderTokenVerifier};
-pub use reason::ApnsReason;
+// Defined below `app` and `stats`, which hold and count them, so that neither
+// imports this handler; re-exported to keep their public paths.
+pub use crate::provider_token::{MAX_TOKEN_AGE_SECS, ProviderTokenVerifier};
+pub use crate::reasons::ApnsReason;
 
 use crate::app::App;
 use crate::faults::{self, Fault};

@@ -4,7 +4,7 @@ use http::HeaderMap;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::ApnsReason;
+use crate::reasons::ApnsReason;
 
 /// Apple's limit for regular (non-VoIP) notifications.
 pub const MAX_PAYLOAD_BYTES: usize = 4096;

@@ -1,14 +1,14 @@
 //! `POST /v1/projects/{project}/messages:send`: FCM HTTP v1.
 
-mod code;
 pub mod validate;
-
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use http::{Method, Request, StatusCode, header::AUTHORIZATION};
 use hyper::body::Incoming;
 
-pub use code::FcmCode;
+// Defined below `app` and `stats`, which hold and count them, so that neither
+// imports this handler; re-exported to keep their public paths.
+pub use crate::message_ids::MessageIds;
+pub use crate::reasons::FcmCode;
 use validate::Target;
 
 use crate::app::App;
@@ -18,21 +18,6 @@ use crate::stats::Counter;
 
 pub const PATH_PREFIX: &str = "/v1/projects/";
 pub const PATH_SUFFIX: &str = "/messages:send";
-
-/// Message ids: a random base plus a counter, unique without coordination.
-pub struct MessageIds(AtomicU64);
-
-impl Default for MessageIds {
-    fn default() -> Self {
-        Self(AtomicU64::new(rand::random::<u64>() >> 12))
-    }
-}
-
-impl MessageIds {
-    fn next(&self) -> u64 {
-        self.0.fetch_add(1, Relaxed)
-    }
-}
 
 enum Outcome {
     Delivered { token: Option<String> },

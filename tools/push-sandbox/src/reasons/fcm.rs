@@ -125,8 +125,7 @@ impl FcmCode {
             .into_iter()
             .collect();
         let body = Outer { error: Inner { code: self.status().as_u16(), message, status: self.rpc_status(), details } };
-        // Serializing plain strings and integers cannot fail.
-        Bytes::from(serde_json::to_vec(&body).unwrap_or_default())
+        Bytes::from(serde_json::to_vec(&body).expect("FCM error body serialises: only strings, integers and a Vec"))
     }
 }
 

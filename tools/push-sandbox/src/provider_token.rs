@@ -1,4 +1,4 @@
-//! Provider-token (ES256 JWT) checks. Providers reuse one token for 20-60 minutes, so
+//! APNs provider-token (ES256 JWT) checks. Providers reuse one token for 20-60 minutes, so
 //! verdicts are cached per token string: a thread-local last-token slot answers almost
 //! every request without a lock, and a shared map catches the rest.
 
@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
-use super::ApnsReason;
+use crate::reasons::ApnsReason;
 
 /// Apple refuses provider tokens whose `iat` is more than an hour old.
 pub const MAX_TOKEN_AGE_SECS: i64 = 3600;
