@@ -18,7 +18,7 @@ static ONE_STACK_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 async fn duplicate_events_and_continuations_never_send_twice() -> anyhow::Result<()> {
     let _turn = ONE_STACK_AT_A_TIME.lock().await;
     let seed = reliability::seed("duplicates");
-    let row = duplicates::run(duplicates::Size { users_per_job: 1500 }, seed)
+    let row = duplicates::run(duplicates::Size { users_per_job: 3000 }, seed)
         .await
         .with_context(|| format!("seed {seed}"))?;
     reliability::report(&row);
