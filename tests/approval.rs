@@ -11,7 +11,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use pushbatch_tests::approval::*;
 use pushbatch_tests::{Stack, eventually};
 use serde_json::{Value, json};
-use shared::jobs::{DynamoJobs, JobRecord};
+use shared::jobs::{DynamoJobs, JobRecord, JobsByObject};
 
 const USERS: u64 = 40;
 const JOB_WAIT: Duration = Duration::from_secs(300);

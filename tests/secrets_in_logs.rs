@@ -17,7 +17,7 @@ use pushbatch::seed::{SeedOptions, write_users};
 use pushbatch_tests::approval::*;
 use pushbatch_tests::{Stack, eventually};
 use serde_json::{Value, json};
-use shared::jobs::{DynamoJobs, JobRead, JobRecord};
+use shared::jobs::{DynamoJobs, JobRead, JobRecord, JobsByObject};
 
 const USERS: u64 = 300;
 const JOB_WAIT: Duration = Duration::from_secs(300);

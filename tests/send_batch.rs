@@ -8,7 +8,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use pushbatch::seed::{SeedOptions, SeedUser, user_record, write_users};
 use pushbatch_tests::{Stack, StackOptions, eventually};
 use serde_json::{Value, json};
-use shared::jobs::{DynamoJobs, JobRead, JobRecord};
+use shared::jobs::{DynamoJobs, JobRead, JobRecord, JobsByObject};
 use shared::report::Summary;
 
 const USERS: u64 = 20_000;

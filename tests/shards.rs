@@ -9,8 +9,8 @@ use pushbatch_tests::reliability::crash::{kill_function, restart_runtime};
 use pushbatch_tests::reliability::{Bench, Population, Tally};
 use pushbatch_tests::{StackOptions, eventually};
 use shared::jobs::JobStatus;
+use shared::jobs::shard_id;
 use shared::quota::Bucket;
-use shared::shards::shard_id;
 
 const USERS: u64 = 3000;
 const BATCH_SIZE: u64 = 100;

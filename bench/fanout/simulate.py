@@ -115,10 +115,10 @@ def code_defaults():
         "fcm_max_in_flight": rust_default(settings, r'"FCM_MAX_IN_FLIGHT",\s*([\d_]+)', "FCM in flight"),
         "quota_block": rust_default(settings, r"DEFAULT_SHARED_QUOTA_BLOCK:\s*u64\s*=\s*([\d_]+)", "quota block"),
         "lookup_parallel_calls": rust_default(
-            "shared/src/devices.rs", r"parallel_calls:\s*([\d_]+)\s*}", "BatchGetItem parallel calls"
+            "shared/src/devices/dynamo.rs", r"parallel_calls:\s*([\d_]+)\s*}", "BatchGetItem parallel calls"
         ),
         "keys_per_batch_get": rust_default(
-            "shared/src/devices.rs", r"MAX_KEYS_PER_CALL:\s*usize\s*=\s*([\d_]+)", "keys per BatchGetItem"
+            "shared/src/devices/dynamo.rs", r"MAX_KEYS_PER_CALL:\s*usize\s*=\s*([\d_]+)", "keys per BatchGetItem"
         ),
         "prune_parallel": rust_default(
             "functions/send-batch/src/send.rs", r"buffer_unordered\((\d+)\)", "prune parallelism"

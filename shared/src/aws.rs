@@ -37,8 +37,12 @@ pub fn lambda(config: &SdkConfig) -> aws_sdk_lambda::Client {
 pub enum SecretError {
     #[error("cannot read secret file {path}: {source}")]
     File { path: String, source: std::io::Error },
-    #[error("cannot fetch secret {id} from Secrets Manager: {message}")]
-    SecretsManager { id: String, message: String },
+    #[error("cannot fetch secret {id} from Secrets Manager")]
+    SecretsManager {
+        id: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("secret {id} has no string value")]
     Empty { id: String },
 }
@@ -51,11 +55,12 @@ pub async fn load_secret(config: &SdkConfig, source: &SecretSource) -> Result<Ve
         }
         SecretSource::SecretsManager(id) => {
             let client = aws_sdk_secretsmanager::Client::new(config);
-            let out =
-                client.get_secret_value().secret_id(id).send().await.map_err(|e| SecretError::SecretsManager {
-                    id: id.clone(),
-                    message: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
-                })?;
+            let out = client
+                .get_secret_value()
+                .secret_id(id)
+                .send()
+                .await
+                .map_err(|e| SecretError::SecretsManager { id: id.clone(), source: Box::new(e) })?;
             out.secret_string().map(|s| s.as_bytes().to_vec()).ok_or_else(|| SecretError::Empty { id: id.clone() })
         }
     }

@@ -39,6 +39,14 @@ pub struct ContinuationEvent {
     pub next: Continuation,
 }
 
+impl ContinuationEvent {
+    /// The Invoke payload.
+    pub fn to_json(&self) -> Vec<u8> {
+        // Strings and numbers only: serde_json cannot fail to encode them.
+        serde_json::to_vec(self).expect("a continuation encodes as JSON")
+    }
+}
+
 /// A job's identity: the same S3 event (an async retry, a duplicate
 /// delivery) gives the same job; a new upload gives a new one.
 pub fn job_id(bucket: &str, key: &str, etag: &str, sequencer: &str) -> String {
@@ -60,7 +68,7 @@ pub fn job_id(bucket: &str, key: &str, etag: &str, sequencer: &str) -> String {
 
 /// What an invocation may do with the job it was started for.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Claim {
+pub enum Decision {
     /// No record yet: create it (first link from an S3 event).
     Create,
     /// Take the link: nobody holds it, or its holder's lease ran out.
@@ -76,26 +84,26 @@ pub enum Claim {
     Ignore(String),
 }
 
-pub fn decide(record: Option<&JobRecord>, seq: u64, from_s3: bool, now_ms: i64) -> Claim {
+pub fn decide(record: Option<&JobRecord>, seq: u64, from_s3: bool, now_ms: i64) -> Decision {
     let Some(r) = record else {
-        return if from_s3 { Claim::Create } else { Claim::Ignore("no job record for this continuation".into()) };
+        return if from_s3 { Decision::Create } else { Decision::Ignore("no job record for this continuation".into()) };
     };
     if r.status.is_terminal() {
-        return Claim::Ignore(format!("the job is already {}", r.status.as_str()));
+        return Decision::Ignore(format!("the job is already {}", r.status.as_str()));
     }
     if r.shards.is_some() {
-        return if from_s3 { Claim::Shards } else { Claim::Ignore("the job runs as shards".into()) };
+        return if from_s3 { Decision::Shards } else { Decision::Ignore("the job runs as shards".into()) };
     }
     if r.seq == seq + 1 && r.owner.is_none() {
-        return Claim::Resend(Continuation::of(r));
+        return Decision::Resend(Continuation::of(r));
     }
     if r.seq != seq {
-        return Claim::Ignore(format!("stale link {seq}: the chain is at link {}", r.seq));
+        return Decision::Ignore(format!("stale link {seq}: the chain is at link {}", r.seq));
     }
     match &r.owner {
-        None => Claim::Take { version: r.version },
-        Some(_) if r.lease_until_ms <= now_ms => Claim::Take { version: r.version },
-        Some(_) => Claim::Wait { until_ms: r.lease_until_ms, version: r.version },
+        None => Decision::Take { version: r.version },
+        Some(_) if r.lease_until_ms <= now_ms => Decision::Take { version: r.version },
+        Some(_) => Decision::Wait { until_ms: r.lease_until_ms, version: r.version },
     }
 }
 
@@ -164,26 +172,33 @@ mod tests {
 
     #[test]
     fn claims() {
-        assert_eq!(decide(None, 0, true, 0), Claim::Create);
-        assert!(matches!(decide(None, 3, false, 0), Claim::Ignore(_)));
-        assert_eq!(decide(Some(&record(3, None, 0)), 3, false, 100), Claim::Take { version: 4 });
-        assert_eq!(decide(Some(&record(3, Some("x"), 50)), 3, false, 100), Claim::Take { version: 4 });
-        assert_eq!(decide(Some(&record(3, Some("x"), 500)), 3, false, 100), Claim::Wait { until_ms: 500, version: 4 });
-        assert!(
-            matches!(decide(Some(&record(4, None, 0)), 3, false, 0), Claim::Resend(c) if c.seq == 4 && c.offset == 99)
+        assert_eq!(decide(None, 0, true, 0), Decision::Create);
+        assert!(matches!(decide(None, 3, false, 0), Decision::Ignore(_)));
+        assert_eq!(decide(Some(&record(3, None, 0)), 3, false, 100), Decision::Take { version: 4 });
+        assert_eq!(decide(Some(&record(3, Some("x"), 50)), 3, false, 100), Decision::Take { version: 4 });
+        assert_eq!(
+            decide(Some(&record(3, Some("x"), 500)), 3, false, 100),
+            Decision::Wait { until_ms: 500, version: 4 }
         );
         assert!(
-            matches!(decide(Some(&record(4, Some("x"), 0)), 3, false, 0), Claim::Ignore(_)),
+            matches!(decide(Some(&record(4, None, 0)), 3, false, 0), Decision::Resend(c) if c.seq == 4 && c.offset == 99)
+        );
+        assert!(
+            matches!(decide(Some(&record(4, Some("x"), 0)), 3, false, 0), Decision::Ignore(_)),
             "duplicate of an old link"
         );
-        assert!(matches!(decide(Some(&record(6, None, 0)), 3, false, 0), Claim::Ignore(_)), "out of order");
+        assert!(matches!(decide(Some(&record(6, None, 0)), 3, false, 0), Decision::Ignore(_)), "out of order");
         let mut sharded = record(0, None, 0);
-        sharded.shards = Some(crate::shards::ShardSet::new(vec![0, 5, 9]));
-        assert_eq!(decide(Some(&sharded), 0, true, 0), Claim::Shards, "a repeated upload event restarts lost shards");
-        assert!(matches!(decide(Some(&sharded), 0, false, 0), Claim::Ignore(_)));
+        sharded.shards = Some(crate::jobs::ShardSet::new(vec![0, 5, 9]));
+        assert_eq!(
+            decide(Some(&sharded), 0, true, 0),
+            Decision::Shards,
+            "a repeated upload event restarts lost shards"
+        );
+        assert!(matches!(decide(Some(&sharded), 0, false, 0), Decision::Ignore(_)));
         let mut done = record(3, None, 0);
         done.status = JobStatus::Done;
-        assert!(matches!(decide(Some(&done), 0, true, 0), Claim::Ignore(m) if m.contains("done")));
+        assert!(matches!(decide(Some(&done), 0, true, 0), Decision::Ignore(m) if m.contains("done")));
     }
 
     #[test]

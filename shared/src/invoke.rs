@@ -7,10 +7,11 @@ use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot invoke {function}: {message}")]
+#[error("cannot invoke {function}")]
 pub struct InvokeError {
     pub function: String,
-    pub message: String,
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
 pub trait InvokeAsync: Send + Sync {
@@ -38,12 +39,10 @@ impl InvokeAsync for LambdaInvoker {
             .payload(Blob::new(payload))
             .send()
             .await
-            .map_err(|e| InvokeError {
-                function: function.into(),
-                message: aws_sdk_lambda::error::DisplayErrorContext(e).to_string(),
-            })?;
+            .map_err(|e| InvokeError { function: function.into(), source: Box::new(e) })?;
         if out.status_code() != 202 {
-            return Err(InvokeError { function: function.into(), message: format!("status {}", out.status_code()) });
+            let status = format!("Lambda answered {} instead of 202 Accepted", out.status_code());
+            return Err(InvokeError { function: function.into(), source: status.into() });
         }
         Ok(())
     }

@@ -20,8 +20,14 @@ pub struct Mail {
 pub enum MailError {
     #[error("the message is incomplete: {0}")]
     Build(String),
-    #[error("SES SendEmail to {to}: {message}")]
-    Ses { to: String, message: String },
+    /// The source's own text is part of the message: the in-memory sender
+    /// fails with a plain message, and the SDK's top-level text is short.
+    #[error("SES SendEmail to {to}: {source}")]
+    Ses {
+        to: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 pub trait SendMail: Send + Sync {
@@ -64,11 +70,10 @@ impl SendMail for SesMail {
             .content(EmailContent::builder().simple(message).build())
             .send()
             .await
-            .map_err(|e| MailError::Ses {
-                to: mail.to.join(", "),
-                message: aws_sdk_sesv2::error::DisplayErrorContext(&e).to_string(),
-            })?;
-        Ok(out.message_id().unwrap_or_default().to_owned())
+            .map_err(|e| MailError::Ses { to: mail.to.join(", "), source: Box::new(e) })?;
+        // SES always names the message; an answer without an id is still a
+        // message sent, so it is not an error, but it is visibly unnamed.
+        Ok(out.message_id().unwrap_or("(no message id)").to_owned())
     }
 }
 
@@ -94,7 +99,7 @@ impl MemoryMail {
 impl SendMail for MemoryMail {
     async fn send(&self, mail: &Mail) -> Result<String, MailError> {
         if let Some(message) = self.fail_with.lock().unwrap_or_else(|p| p.into_inner()).clone() {
-            return Err(MailError::Ses { to: mail.to.join(", "), message });
+            return Err(MailError::Ses { to: mail.to.join(", "), source: message.into() });
         }
         let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
         sent.push(mail.clone());

@@ -68,7 +68,8 @@ struct FcmSplice {
 impl Payloads {
     /// The full `messages:send` body for one FCM token.
     pub fn fcm_body(&self, token: &str) -> Bytes {
-        let quoted = serde_json::to_string(token).unwrap_or_default();
+        // A JSON value's Display is its encoding and cannot fail.
+        let quoted = Value::from(token).to_string();
         let mut out = Vec::with_capacity(self.fcm.prefix.len() + quoted.len() + self.fcm.suffix.len());
         out.extend_from_slice(&self.fcm.prefix);
         out.extend_from_slice(quoted.as_bytes());
@@ -163,7 +164,7 @@ impl Renderer {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         merge(&mut apns, &overrides);
-        let apns = serde_json::to_vec(&apns).unwrap_or_default();
+        let apns = Value::Object(apns).to_string().into_bytes();
         if apns.len() > MAX_PAYLOAD_BYTES {
             return Err(RenderError::TooLarge { platform: Platform::Ios, bytes: apns.len() });
         }
@@ -193,7 +194,7 @@ impl Renderer {
         message.insert("android".into(), Value::Object(android));
         merge(&mut message, &n.fcm);
         message.remove("token");
-        let inner = serde_json::to_vec(&message).unwrap_or_default();
+        let inner = Value::Object(message).to_string().into_bytes();
         // inner is `{...}`: splice `"token":<t>,` right after its brace.
         let mut prefix = br#"{"message":{"token":"#.to_vec();
         let mut suffix = Vec::with_capacity(inner.len() + 1);

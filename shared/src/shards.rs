@@ -9,11 +9,9 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use serde::{Deserialize, Serialize};
-
-use crate::jobs::{JobError, JobRead, JobRecord, JobStatus};
+use crate::jobs::{FinishedShard, JobError, JobRead, JobRecord, ShardOf, shard_id};
 use crate::objects::{ObjectError, ObjectRead};
+use bytes::Bytes;
 
 /// When a file is worth cutting, and into how many shards.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,84 +57,6 @@ impl ShardPolicy {
         };
         if wanted >= cap as f64 { cap } else { (wanted as u32).max(1) }
     }
-}
-
-/// On the job's record: the cut, and the shards rolled up so far.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShardSet {
-    /// Shard `i` reads bytes `bounds[i]..bounds[i + 1]`.
-    pub bounds: Vec<u64>,
-    #[serde(default)]
-    pub finished: Vec<FinishedShard>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FinishedShard {
-    pub index: u32,
-    pub status: JobStatus,
-    #[serde(default)]
-    pub reason: Option<String>,
-}
-
-impl ShardSet {
-    pub fn new(bounds: Vec<u64>) -> Self {
-        Self { bounds, finished: Vec::new() }
-    }
-
-    pub fn count(&self) -> u32 {
-        self.bounds.len().saturating_sub(1) as u32
-    }
-
-    pub fn range(&self, index: u32) -> Option<(u64, u64)> {
-        let i = index as usize;
-        Some((*self.bounds.get(i)?, *self.bounds.get(i + 1)?))
-    }
-
-    pub fn is_finished(&self, index: u32) -> bool {
-        self.finished.iter().any(|f| f.index == index)
-    }
-
-    pub fn is_complete(&self) -> bool {
-        (0..self.count()).all(|i| self.is_finished(i))
-    }
-
-    /// The job's status once every shard has finished: done only if every
-    /// shard is; a changed file outranks a malformed one.
-    pub fn outcome(&self) -> (JobStatus, Option<String>) {
-        let status = if self.finished.iter().any(|f| f.status == JobStatus::Aborted) {
-            JobStatus::Aborted
-        } else if self.finished.iter().any(|f| f.status == JobStatus::Failed) {
-            JobStatus::Failed
-        } else {
-            JobStatus::Done
-        };
-        let mut problems: Vec<&FinishedShard> = self.finished.iter().filter(|f| f.status != JobStatus::Done).collect();
-        problems.sort_by_key(|f| f.index);
-        let reason = problems
-            .iter()
-            .map(|f| format!("shard {}: {}", f.index, f.reason.as_deref().unwrap_or(f.status.as_str())))
-            .collect::<Vec<_>>()
-            .join("; ");
-        (status, (!reason.is_empty()).then_some(reason))
-    }
-}
-
-/// On a shard's record: whose shard it is and where it ends.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShardOf {
-    pub parent: String,
-    pub index: u32,
-    /// Exclusive: the first byte of the next shard.
-    pub end: u64,
-}
-
-pub fn shard_id(parent: &str, index: u32) -> String {
-    format!("{parent}#shard{index:03}")
-}
-
-/// The job whose reports a record writes to: its parent for a shard.
-pub fn report_job(record: &JobRecord) -> &str {
-    record.shard.as_ref().map_or(record.job_id.as_str(), |s| s.parent.as_str())
 }
 
 /// A shard's record as it starts: nobody holds it, link 0, at its range.
@@ -275,10 +195,9 @@ async fn line_start_at_or_after<O: ObjectRead>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jobs::JobWrite;
-    use crate::jobs::MemoryJobs;
+    use crate::counters::Counters;
+    use crate::jobs::{JobStatus, JobWrite, MemoryJobs, ShardSet};
     use crate::objects::MemoryObjects;
-    use crate::report::Counters;
 
     fn policy() -> ShardPolicy {
         ShardPolicy {
@@ -357,7 +276,7 @@ mod tests {
     }
 
     fn parent() -> JobRecord {
-        let mut r = crate::jobs::tests::sample();
+        let mut r = crate::jobs::sample();
         r.job_id = "job".into();
         r.shards = Some(ShardSet::new(vec![10, 20, 30]));
         r.counters = Counters::default();
@@ -374,7 +293,7 @@ mod tests {
         assert!(shard_record(&job, 2, 5).is_none());
         assert_eq!((a.offset, a.shard.as_ref().unwrap().end), (10, 20));
         assert_eq!((b.job_id.as_str(), b.offset, b.line), ("job#shard001", 20, 0));
-        assert_eq!(report_job(&b), "job");
+        assert_eq!(b.report_job_id(), "job");
         let jobs = MemoryJobs::default();
         jobs.create(&a).await.unwrap();
         jobs.create(&b).await.unwrap();

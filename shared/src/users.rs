@@ -82,11 +82,8 @@ pub struct Page {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("DynamoDB {operation} on the users table: {message}")]
-pub struct UsersError {
-    pub operation: &'static str,
-    pub message: String,
-}
+#[error(transparent)]
+pub struct UsersError(#[from] pub crate::dynamo::DynamoError);
 
 pub trait UsersByDay: Send + Sync {
     fn page(&self, query: &DayQuery, start: Option<PageToken>)
@@ -129,10 +126,7 @@ impl UsersByDay for DynamoUsers {
             request = request
                 .set_exclusive_start_key(Some(key.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect()));
         }
-        let out = request.send().await.map_err(|e| UsersError {
-            operation: "Query",
-            message: aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
-        })?;
+        let out = request.send().await.map_err(|e| crate::dynamo::DynamoError::new("Query", &self.table, e))?;
         let users = out
             .items()
             .iter()

@@ -10,10 +10,11 @@ use anyhow::Context as _;
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
 use shared::batch::{Device, EntryReader, Platform};
+use shared::push::Providers;
 use shared::push::apns::{ApnsClient, TokenSigner};
 use shared::push::fcm::FcmClient;
 use shared::push::h2::PoolOptions;
-use shared::push::retry::{Final, Providers, RetryPolicy, deliver};
+use shared::push::retry::{Final, RetryPolicy, deliver};
 use shared::render::{Payloads, Renderer};
 
 use crate::cpu;

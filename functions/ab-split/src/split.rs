@@ -4,8 +4,8 @@
 //! segment for the same day can never replace a batch file, and so can never
 //! start a second send.
 
+use shared::clock::now_ms;
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -42,7 +42,7 @@ struct Output {
 
 impl Output {
     fn new(name: &str, key: String, header: &Value) -> Self {
-        let mut body = serde_json::to_vec(header).unwrap_or_default();
+        let mut body = header.to_string().into_bytes();
         body.push(b'\n');
         Self { name: name.to_owned(), key, body, users: 0 }
     }
@@ -75,7 +75,7 @@ where
         .variants
         .iter()
         .map(|v| {
-            let header = serde_json::to_value(campaign.header(v)).unwrap_or_default();
+            let header = serde_json::to_value(campaign.header(v)).expect("a campaign's header encodes as JSON");
             Output::new(v.name, variant_key(campaign.id, day, v.name), &header)
         })
         .collect();
@@ -157,8 +157,4 @@ fn log_counts(job: &str, campaign: &Campaign, assigned: &BTreeMap<String, u64>) 
     let total: u64 = assigned.values().sum();
     let control = assigned.get(CONTROL).copied().unwrap_or(0);
     tracing::info!(job, campaign = campaign.id, users = total, control, assigned = ?assigned, "split done");
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }

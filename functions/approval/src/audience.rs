@@ -125,11 +125,11 @@ pub async fn batch_file<O: ObjectRead>(
     start: Start,
     header: &Value,
 ) -> Result<(Bytes, FileCounts), AudienceError> {
-    let mut out = serde_json::to_vec(header).unwrap_or_default();
+    let mut out = header.to_string().into_bytes();
     let counts = each_entry(source, encoding, start, |user| {
         out.push(b'\n');
-        // A UserEntry always serializes.
-        out.extend_from_slice(&serde_json::to_vec(user).unwrap_or_default());
+        // Strings, numbers and JSON values it was read from: it always encodes.
+        out.extend_from_slice(&serde_json::to_vec(user).expect("a user entry encodes as JSON"));
     })
     .await?;
     out.push(b'\n');
@@ -138,10 +138,10 @@ pub async fn batch_file<O: ObjectRead>(
 
 /// A test batch: the header, then only these user ids.
 pub fn test_file(header: &Value, user_ids: &[String]) -> Bytes {
-    let mut out = serde_json::to_vec(header).unwrap_or_default();
+    let mut out = header.to_string().into_bytes();
     for id in user_ids {
         out.push(b'\n');
-        out.extend_from_slice(&serde_json::to_vec(id).unwrap_or_default());
+        out.extend_from_slice(Value::from(id.as_str()).to_string().as_bytes());
     }
     out.push(b'\n');
     Bytes::from(out)

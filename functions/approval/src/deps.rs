@@ -1,7 +1,7 @@
 //! What a request is handled with, built once per container.
 
-use shared::approval::{JobsByObject, LinkSigner, RequestGet, RequestPut};
-use shared::jobs::JobRead;
+use shared::approval::{LinkSigner, RequestGet, RequestPut};
+use shared::jobs::{JobRead, JobsByObject};
 use shared::mail::SendMail;
 use shared::objects::{ObjectCreate, ObjectRead};
 

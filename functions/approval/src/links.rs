@@ -17,6 +17,7 @@ use crate::mails;
 use crate::pages;
 use crate::reply::{body_bytes, html, see_other};
 use crate::urls::Urls;
+use shared::errors::Chain;
 
 /// A link that checked out, and the request as it is now.
 struct Checked {
@@ -89,7 +90,7 @@ async fn check<P: Ports>(p: &P, id: &str, token: &str, urls: &Urls) -> Result<Ch
             ));
         }
         Err(e) => {
-            tracing::warn!(request_id = id, error = %e, "refused a link");
+            tracing::warn!(request_id = id, error = %Chain(&e), "refused a link");
             return Err(refused(
                 StatusCode::FORBIDDEN,
                 "Invalid link",
@@ -118,7 +119,7 @@ async fn check<P: Ports>(p: &P, id: &str, token: &str, urls: &Urls) -> Result<Ch
             return Err(refused(StatusCode::NOT_FOUND, "No such request", "There is no such request.", urls, None));
         }
         Err(e) => {
-            tracing::error!(request_id = id, error = %e, "reading the request failed");
+            tracing::error!(request_id = id, error = %Chain(&e), "reading the request failed");
             return Err(internal("The request could not be read."));
         }
     };
@@ -187,7 +188,7 @@ fn update_failed(e: UpdateError, urls: &Urls, id: &str) -> Response<Body> {
             refused(StatusCode::NOT_FOUND, "No such request", "There is no such request.", urls, None)
         }
         other => {
-            tracing::error!(request_id = id, error = %other, "updating the request failed");
+            tracing::error!(request_id = id, error = %Chain(&other), "updating the request failed");
             internal("The request could not be updated; nothing was sent.")
         }
     }
@@ -244,7 +245,7 @@ async fn approve<P: Ports>(p: &P, c: Checked, urls: &Urls) -> Response<Body> {
 
     let settings = p.settings();
     let key = batch_key(&id);
-    let header = serde_json::to_value(&approved.header).unwrap_or_default();
+    let header = serde_json::to_value(&approved.header).expect("a header encodes as JSON");
     let start = Start { users_start: approved.users_start, first_line: approved.first_line };
     let written = match audience::batch_file(&source, approved.encoding, start, &header).await {
         Ok((bytes, counts)) => {
@@ -252,7 +253,7 @@ async fn approve<P: Ports>(p: &P, c: Checked, urls: &Urls) -> Response<Body> {
             p.objects().create(&settings.bucket, &key, bytes, "application/x-ndjson").await
         }
         Err(e) => {
-            tracing::error!(request_id = %id, error = %e, "reading the audience failed");
+            tracing::error!(request_id = %id, error = %Chain(&e), "reading the audience failed");
             return internal(
                 "The request is approved, but its batch file could not be written. Press Approve on the same link again to retry.",
             );
@@ -263,7 +264,7 @@ async fn approve<P: Ports>(p: &P, c: Checked, urls: &Urls) -> Response<Body> {
         // An earlier attempt wrote it; its event already started the job.
         Ok(Created::AlreadyExists) => None,
         Err(e) => {
-            tracing::error!(request_id = %id, error = %e, "writing the batch file failed");
+            tracing::error!(request_id = %id, error = %Chain(&e), "writing the batch file failed");
             return internal(
                 "The request is approved, but its batch file could not be written. Press Approve on the same link again to retry.",
             );
@@ -281,13 +282,13 @@ async fn approve<P: Ports>(p: &P, c: Checked, urls: &Urls) -> Response<Body> {
         Err(e) => {
             // The file is written and sending has started; only the status
             // page's progress is missing.
-            tracing::error!(request_id = %id, error = %e, "recording the batch file failed");
+            tracing::error!(request_id = %id, error = %Chain(&e), "recording the batch file failed");
             approved
         }
     };
     let status_url = urls.status(&id);
     if let Err(e) = p.mail().send(&mails::decided(&approved, &settings.mail_from, &status_url)).await {
-        tracing::error!(request_id = %id, error = %e, "emailing the requester failed");
+        tracing::error!(request_id = %id, error = %Chain(&e), "emailing the requester failed");
     }
     see_other(&format!("{status_url}?notice=approved"))
 }
@@ -302,7 +303,7 @@ async fn reject<P: Ports>(p: &P, c: Checked, reason: Option<String>, urls: &Urls
     tracing::info!(request_id = %id, approver = %c.link.approver, "request rejected");
     let status_url = urls.status(&id);
     if let Err(e) = p.mail().send(&mails::decided(&rejected, &p.settings().mail_from, &status_url)).await {
-        tracing::error!(request_id = %id, error = %e, "emailing the requester failed");
+        tracing::error!(request_id = %id, error = %Chain(&e), "emailing the requester failed");
     }
     see_other(&format!("{status_url}?notice=rejected"))
 }
@@ -328,9 +329,9 @@ async fn test<P: Ports>(p: &P, c: Checked, urls: &Urls) -> Response<Body> {
     // An approver who muted the category must still see the test.
     header.category = None;
     let users = test_users(p, &approver);
-    let body = audience::test_file(&serde_json::to_value(&header).unwrap_or_default(), users);
+    let body = audience::test_file(&serde_json::to_value(&header).expect("a header encodes as JSON"), users);
     if let Err(e) = p.objects().create(&p.settings().bucket, &key, body, "application/x-ndjson").await {
-        tracing::error!(request_id = %id, error = %e, "writing the test batch failed");
+        tracing::error!(request_id = %id, error = %Chain(&e), "writing the test batch failed");
         return internal("The test could not be sent.");
     }
     tracing::info!(request_id = %id, approver, key, "test batch written");

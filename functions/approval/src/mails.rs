@@ -53,7 +53,7 @@ pub fn to_approver(
     payloads: Option<&Payloads>,
 ) -> Mail {
     let n = &r.header.notification;
-    let data = serde_json::to_string_pretty(&n.data).unwrap_or_default();
+    let data = format!("{:#}", serde_json::Value::Object(n.data.clone()));
     let invalid: u64 = r.counts.invalid.values().sum();
     let payloads_html = payloads
         .map(|p| {

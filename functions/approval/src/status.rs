@@ -2,8 +2,8 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
-use shared::approval::{JobsByObject, RequestGet};
-use shared::jobs::{JobRead, JobRecord};
+use shared::approval::RequestGet;
+use shared::jobs::{JobRead, JobRecord, JobsByObject};
 use shared::shards::{live, shard_records};
 
 use crate::deps::Ports;
@@ -11,6 +11,7 @@ use crate::html::message;
 use crate::links::internal;
 use crate::pages;
 use crate::reply::html;
+use shared::errors::Chain;
 
 /// Fixed texts for `?notice=`: the query never reaches the page itself.
 fn notice(query: Option<&str>) -> Option<&'static str> {
@@ -30,15 +31,15 @@ pub async fn show<P: Ports>(p: &P, id: &str, query: Option<&str>) -> Response<Bo
             return html(StatusCode::NOT_FOUND, message("No such request", "bad", "There is no such request.", ""));
         }
         Err(e) => {
-            tracing::error!(request_id = id, error = %e, "reading the request failed");
+            tracing::error!(request_id = id, error = %Chain(&e), "reading the request failed");
             return internal("The request could not be read.");
         }
     };
     let jobs = match request.batch.as_ref().and_then(|b| b.etag.as_ref().map(|e| (b, e))) {
-        Some((b, etag)) => match p.jobs().find(&b.bucket, &b.key, etag).await {
+        Some((b, etag)) => match p.jobs().find_by_object(&b.bucket, &b.key, etag).await {
             Ok(jobs) => Some(with_shard_progress(p.jobs(), id, jobs).await),
             Err(e) => {
-                tracing::warn!(request_id = id, error = %e, "looking up the send job failed");
+                tracing::warn!(request_id = id, error = %Chain(&e), "looking up the send job failed");
                 None
             }
         },
@@ -60,7 +61,7 @@ async fn with_shard_progress<J: JobRead>(jobs: &J, request_id: &str, found: Vec<
             Ok(shards) => out.push(live(&job, &shards)),
             Err(e) => {
                 // The job's own (partial) counts are still worth showing.
-                tracing::warn!(request_id, job_id = %job.job_id, error = %e, "reading the shard records failed");
+                tracing::warn!(request_id, job_id = %job.job_id, error = %Chain(&e), "reading the shard records failed");
                 out.push(job);
             }
         }

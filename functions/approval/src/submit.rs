@@ -16,6 +16,7 @@ use crate::mails::{self, Links};
 use crate::pages;
 use crate::reply::{body_bytes, html, see_other};
 use crate::urls::Urls;
+use shared::errors::Chain;
 
 pub fn new_form(urls: &Urls) -> Response<Body> {
     html(StatusCode::OK, pages::form::render(&urls.base, &FormInput::default(), &FieldErrors::new()))
@@ -176,12 +177,12 @@ async fn email_everyone<P: Ports>(p: &P, r: &ApprovalRequest, urls: &Urls) -> Ve
         };
         let mail = mails::to_approver(r, &settings.mail_from, approver, &links, payloads.as_ref());
         if let Err(e) = p.mail().send(&mail).await {
-            tracing::error!(request_id = %r.request_id, approver, error = %e, "emailing an approver failed");
+            tracing::error!(request_id = %r.request_id, approver, error = %Chain(&e), "emailing an approver failed");
             failures.push(approver.clone());
         }
     }
     if let Err(e) = p.mail().send(&mails::submitted(r, &settings.mail_from, &status)).await {
-        tracing::error!(request_id = %r.request_id, error = %e, "emailing the requester failed");
+        tracing::error!(request_id = %r.request_id, error = %Chain(&e), "emailing the requester failed");
         failures.push(r.requester.clone());
     }
     failures

@@ -289,8 +289,8 @@ fn row(label: &str, n: u64) -> String {
 #[tokio::test]
 async fn a_running_sharded_job_shows_its_shards_summed() {
     use shared::batch::Platform;
-    use shared::report::Counters;
-    use shared::shards::{FinishedShard, ShardOf, ShardSet, shard_id};
+    use shared::counters::Counters;
+    use shared::jobs::{FinishedShard, ShardOf, ShardSet, shard_id};
 
     let app = App::new();
     let id = app.submit("Sale", "Hi").await;

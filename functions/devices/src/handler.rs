@@ -17,6 +17,7 @@ use crate::auth::{self, Caller};
 use crate::body;
 use crate::problem::{ApiError, empty_response, json_response};
 use crate::settings::Settings;
+use shared::errors::Chain;
 
 /// The two routes, with their path parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,7 +127,7 @@ where
 }
 
 fn store_error(error: &DeviceError, user_id: &str) -> ApiError {
-    warn!(error = %error, user_id = %user_id, "devices table write failed");
+    warn!(error = %Chain(error), user_id = %user_id, "devices table write failed");
     match error {
         DeviceError::Contended { .. } => ApiError::Busy,
         _ => ApiError::Unavailable,

@@ -1,7 +1,7 @@
 //! One campaign run: claim the day, query the users table's day index page
 //! by page, stream the users into the segment, mark the run done.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use shared::clock::now_ms;
 
 use lambda_runtime::{Error, LambdaEvent};
 use serde::Serialize;
@@ -150,8 +150,4 @@ fn segment_entry(user: &SelectedUser) -> serde_json::Value {
         Some(name) => serde_json::json!({"user_id": user.user_id, "vars": {"name": name}}),
         None => serde_json::Value::String(user.user_id.clone()),
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }

@@ -4,7 +4,7 @@ use shared::devices::{DeviceLookup, DevicePrune};
 use shared::invoke::InvokeAsync;
 use shared::jobs::{JobRead, JobWrite};
 use shared::objects::{ObjectList, ObjectRead, ObjectWrite};
-use shared::push::retry::PushSend;
+use shared::push::PushSend;
 
 use crate::settings::Settings;
 

@@ -3,13 +3,14 @@
 
 use shared::batch::{Encoding, Layout};
 use shared::chain::Continuation;
-use shared::jobs::{JobError, JobRead, JobRecord, JobStatus, JobWrite};
+use shared::clock::now_ms;
+use shared::jobs::{JobError, JobRead, JobRecord, JobStatus, JobWrite, ShardSet, shard_id};
 use shared::objects::ObjectRead;
-use shared::shards::{self, FileRef, ShardSet, shard_id, shard_record};
+use shared::shards::{self, FileRef, shard_record};
 
 use crate::deps::Ports;
-use crate::job::{Link, LinkError, LinkReport, invoke_next, now_ms};
-use crate::report;
+use crate::link::{Link, LinkError, LinkOutcome, LinkResult, invoke_next};
+use crate::reports;
 
 /// Conditional writes to the job's record race only the job's other
 /// shards finishing; this many rounds is far more than K shards need.
@@ -46,7 +47,7 @@ pub async fn plan<P: Ports>(ports: &P, record: &JobRecord, layout: &Layout) -> R
 /// so that a planner that died mid-way loses no shard. A shard already
 /// taken by a link is left alone; a duplicate start of a fresh one is
 /// settled by the shard's own claim.
-pub async fn start<P: Ports>(ports: &P, link: &Link, parent: &JobRecord) -> Result<LinkReport, LinkError> {
+pub async fn start<P: Ports>(ports: &P, link: &Link, parent: &JobRecord) -> Result<LinkResult, LinkError> {
     let Some(set) = &parent.shards else { return Err(LinkError::NotSharded(parent.job_id.clone())) };
     let mut started = 0;
     for index in 0..set.count() {
@@ -70,13 +71,7 @@ pub async fn start<P: Ports>(ports: &P, link: &Link, parent: &JobRecord) -> Resu
         tracing::info!(job_id = parent.job_id, shard = index, offset = record.offset, "shard started");
     }
     tracing::info!(job_id = parent.job_id, shards = set.count(), started, "job fanned out");
-    Ok(LinkReport {
-        job_id: parent.job_id.clone(),
-        seq: 0,
-        outcome: format!("fanned out to {} shards ({started} started now)", set.count()),
-        batches: 0,
-        entries: 0,
-    })
+    Ok(LinkResult::new(&parent.job_id, 0, LinkOutcome::FannedOut { shards: set.count(), started }))
 }
 
 /// What finishing a shard did to its job.
@@ -95,7 +90,7 @@ pub enum RolledUp {
 /// taken over at its end offset and rolls up again, which counts nothing
 /// twice.
 pub async fn roll_up<P: Ports>(ports: &P, shard: &JobRecord) -> Result<RolledUp, LinkError> {
-    let parent_id = shards::report_job(shard).to_owned();
+    let parent_id = shard.report_job_id().to_owned();
     for _ in 0..ROLL_UP_ATTEMPTS {
         let Some(mut parent) = ports.jobs().get(&parent_id).await? else {
             return Err(
@@ -126,7 +121,7 @@ pub async fn roll_up<P: Ports>(ports: &P, shard: &JobRecord) -> Result<RolledUp,
         if complete {
             // As for a single chain: the summary first, so a crash before
             // the record says done leaves a retry that writes it again.
-            report::write_summary(ports, &parent).await?;
+            reports::write_summary(ports, &parent).await?;
         }
         if ports.jobs().replace(&parent, expected).await? {
             return Ok(match &parent.shards {
@@ -135,9 +130,5 @@ pub async fn roll_up<P: Ports>(ports: &P, shard: &JobRecord) -> Result<RolledUp,
             });
         }
     }
-    Err(JobError::Dynamo {
-        operation: "PutItem",
-        message: format!("rolling shard {} into {parent_id}: too many conflicting writes", shard.job_id),
-    }
-    .into())
+    Err(LinkError::RollUpContended { job_id: parent_id, shard: shard.job_id.clone(), attempts: ROLL_UP_ATTEMPTS })
 }

@@ -1,35 +1,26 @@
 //! The Lambda entry point: an S3 event or a continuation in, links run.
 
 use aws_lambda_events::s3::S3Event;
-use lambda_runtime::{Error, LambdaEvent};
+use lambda_runtime::LambdaEvent;
 use serde_json::{Value, json};
 use shared::batch::Encoding;
-use shared::chain::{Continuation, ContinuationEvent};
+use shared::chain::ContinuationEvent;
 use shared::objects::created_objects;
 
+use crate::claim::{Claimed, claim};
 use crate::deps::Ports;
-use crate::job::{self, Link, LinkReport};
-
-/// What started this invocation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Trigger {
-    Upload { bucket: String, key: String, etag: String, sequencer: String },
-    Continue(Continuation),
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("unrecognised event: expected an S3 ObjectCreated event or {{\"continue\": ...}}: {0}")]
-pub struct BadEvent(String);
+use crate::job;
+use crate::link::{Link, LinkError, LinkResult, Trigger};
 
 /// Parses either input with its `aws_lambda_events` / contract type.
-pub fn triggers(payload: Value) -> Result<Vec<Trigger>, BadEvent> {
+pub fn triggers(payload: Value) -> Result<Vec<Trigger>, LinkError> {
     if payload.get("continue").is_some() {
-        let c: ContinuationEvent = serde_json::from_value(payload).map_err(|e| BadEvent(e.to_string()))?;
+        let c: ContinuationEvent = serde_json::from_value(payload).map_err(LinkError::BadEvent)?;
         return Ok(vec![Trigger::Continue(c.next)]);
     }
-    let event: S3Event = serde_json::from_value(payload).map_err(|e| BadEvent(e.to_string()))?;
+    let event: S3Event = serde_json::from_value(payload).map_err(LinkError::BadEvent)?;
     if event.records.is_empty() {
-        return Err(BadEvent("no records".into()));
+        return Err(LinkError::NoRecords);
     }
     Ok(created_objects(event)
         .into_iter()
@@ -37,10 +28,13 @@ pub fn triggers(payload: Value) -> Result<Vec<Trigger>, BadEvent> {
         .collect())
 }
 
-pub async fn handle<P: Ports>(ports: &P, event: LambdaEvent<Value>) -> Result<Value, Error> {
-    let function = event.context.env_config.function_name.clone();
-    let deadline_ms = event.context.deadline;
-    let mut reports: Vec<LinkReport> = Vec::new();
+pub async fn handle<P: Ports>(ports: &P, event: LambdaEvent<Value>) -> Result<Value, LinkError> {
+    let link = Link {
+        function: event.context.env_config.function_name.clone(),
+        deadline_ms: event.context.deadline,
+        request_id: event.context.request_id.clone(),
+    };
+    let mut results: Vec<LinkResult> = Vec::new();
     for trigger in triggers(event.payload)? {
         if let Trigger::Upload { key, .. } = &trigger
             && Encoding::from_key(key).is_none()
@@ -48,10 +42,13 @@ pub async fn handle<P: Ports>(ports: &P, event: LambdaEvent<Value>) -> Result<Va
             tracing::warn!(key, "ignoring an object that is not .json, .jsonl or .ndjson");
             continue;
         }
-        let link = Link { function: function.clone(), deadline_ms, request_id: event.context.request_id.clone() };
-        reports.push(job::run(ports, &link, trigger).await?);
+        let result = match claim(ports, &link, trigger).await? {
+            Claimed::Link(record, budget) => job::run(ports, &link, *record, budget).await?,
+            Claimed::Done(result) => result,
+        };
+        results.push(result);
     }
-    Ok(json!({ "links": reports }))
+    Ok(json!({ "links": results }))
 }
 
 #[cfg(test)]

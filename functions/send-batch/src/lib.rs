@@ -1,10 +1,17 @@
 //! send-batch's handler and its parts, as a library so that tests can drive
 //! it in-process with in-memory ports.
+//!
+//! One S3 event or continuation goes handler → claim (who runs the link) →
+//! job (the batch loop) → send (one batch), with fanout for sharded jobs
+//! and reports for what lands in the bucket; link holds the words they share.
 
+pub mod claim;
 pub mod deps;
 pub mod fanout;
 pub mod handler;
 pub mod job;
-pub mod report;
+pub mod link;
+pub mod providers;
+pub mod reports;
 pub mod send;
 pub mod settings;

@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use futures::stream::{self, StreamExt};
 use serde_json::{Map, Value, json};
 use shared::batch::{Device, RawItem, UserEntry};
+use shared::counters::Counters;
 use shared::devices::{DeviceError, DeviceLookup, DevicePrune};
 use shared::push::retry::{Final, deliver};
 use shared::render::Renderer;
-use shared::report::Counters;
 
 use crate::deps::Ports;
+use shared::errors::Chain;
 
 pub struct BatchResult {
     pub counters: Counters,
@@ -129,7 +130,7 @@ pub async fn process<P: Ports>(
         .collect::<Vec<_>>()
         .await;
     for (user_id, e) in prune_errors {
-        tracing::error!(user_id, error = %e, "could not remove a dead token");
+        tracing::error!(user_id, error = %Chain(&e), "could not remove a dead token");
     }
 
     let failed_lines = failed.into_values().map(|(user, devices)| failed_line(user, devices)).collect();

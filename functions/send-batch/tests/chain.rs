@@ -104,7 +104,7 @@ async fn a_crashed_link_is_resumed_from_its_checkpoint() {
         let mut jobs = d.jobs.records.lock().unwrap();
         let r = jobs.values_mut().next().unwrap();
         r.owner = Some("crashed".into());
-        r.lease_until_ms = send_batch::job::now_ms() + 150;
+        r.lease_until_ms = shared::clock::now_ms() + 150;
         r.version += 1;
     }
     // Lambda's retry of the same continuation (a fresh invocation, with a

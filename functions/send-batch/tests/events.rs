@@ -1,6 +1,7 @@
 //! Every sample in events/ for send-batch is an input its handler accepts.
 
-use send_batch::handler::{Trigger, triggers};
+use send_batch::handler::triggers;
+use send_batch::link::Trigger;
 
 fn sample(name: &str) -> serde_json::Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events").join(name);

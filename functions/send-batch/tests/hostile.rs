@@ -24,7 +24,8 @@ use shared::invoke::RecordingInvoker;
 use shared::jobs::MemoryJobs;
 use shared::objects::MemoryObjects;
 use shared::push::Outcome;
-use shared::push::retry::{PushSend, RetryPolicy};
+use shared::push::PushSend;
+use shared::push::retry::RetryPolicy;
 use shared::render::{ApnsHeaders, MAX_PAYLOAD_BYTES, Payloads};
 use shared::report::Summary;
 

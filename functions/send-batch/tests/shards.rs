@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
+use shared::jobs::shard_id;
 use shared::jobs::{JobRecord, JobStatus};
-use shared::shards::{ShardPolicy, shard_id};
+use shared::shards::ShardPolicy;
 
 const USERS: usize = 2000;
 
@@ -115,7 +116,7 @@ async fn a_dying_shard_is_resumed_and_the_job_waits_for_it() {
         let mut jobs = d.jobs.records.lock().unwrap();
         let r = jobs.get_mut(&victim).unwrap();
         r.owner = Some("crashed".into());
-        r.lease_until_ms = send_batch::job::now_ms() + 150;
+        r.lease_until_ms = shared::clock::now_ms() + 150;
         r.invocations += 1;
         r.version += 1;
     }

@@ -11,6 +11,7 @@ use bytes::Bytes;
 
 use super::model::ApprovalRequest;
 use super::store::{RequestGet, RequestPut, StoreError};
+use crate::dynamo::{DynamoError, condition_failed, n, s, text};
 
 pub struct DynamoRequests {
     client: aws_sdk_dynamodb::Client,
@@ -20,10 +21,6 @@ pub struct DynamoRequests {
 impl DynamoRequests {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
-    }
-
-    fn err(operation: &'static str, e: impl std::fmt::Display) -> StoreError {
-        StoreError::Dynamo { operation, message: e.to_string() }
     }
 
     async fn get_item(
@@ -40,25 +37,19 @@ impl DynamoRequests {
             .set_projection_expression(projection.map(str::to_owned))
             .send()
             .await
-            .map_err(|e| Self::err("GetItem", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+            .map_err(|e| DynamoError::new("GetItem", &self.table, e))?;
         Ok(out.item)
     }
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn doc(r: &ApprovalRequest) -> AttributeValue {
-    s(serde_json::to_string(r).unwrap_or_default())
+fn doc(r: &ApprovalRequest) -> Result<AttributeValue, StoreError> {
+    let json =
+        serde_json::to_string(r).map_err(|source| StoreError::Encode { request_id: r.request_id.clone(), source })?;
+    Ok(s(json))
 }
 
 pub fn from_item(item: &HashMap<String, AttributeValue>) -> Result<ApprovalRequest, StoreError> {
-    let request_id = item.get("request_id").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+    let request_id = text(item, "request_id").cloned().unwrap_or_else(|| "(no request_id)".into());
     let text = item
         .get("doc")
         .and_then(|v| v.as_s().ok())
@@ -90,7 +81,7 @@ impl RequestPut for DynamoRequests {
             ("created_at".to_owned(), n(r.created_at)),
             ("expires_at".to_owned(), n(r.expires_at)),
             ("version".to_owned(), n(r.version)),
-            ("doc".to_owned(), doc(r)),
+            ("doc".to_owned(), doc(r)?),
         ]);
         if let Some(bytes) = audience {
             item.insert("audience".into(), AttributeValue::B(Blob::new(bytes.to_vec())));
@@ -105,8 +96,8 @@ impl RequestPut for DynamoRequests {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(Self::err("PutItem", aws_sdk_dynamodb::error::DisplayErrorContext(e))),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(DynamoError::new("PutItem", &self.table, e).into()),
         }
     }
 
@@ -121,7 +112,7 @@ impl RequestPut for DynamoRequests {
             .expression_attribute_names("#doc", "doc")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#version", "version")
-            .expression_attribute_values(":doc", doc(r))
+            .expression_attribute_values(":doc", doc(r)?)
             .expression_attribute_values(":status", s(r.status.as_str()))
             .expression_attribute_values(":version", n(r.version))
             .expression_attribute_values(":expected", n(expected))
@@ -129,8 +120,8 @@ impl RequestPut for DynamoRequests {
             .await;
         match result {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(Self::err("UpdateItem", aws_sdk_dynamodb::error::DisplayErrorContext(e))),
+            Err(e) if condition_failed(&e) => Ok(false),
+            Err(e) => Err(DynamoError::new("UpdateItem", &self.table, e).into()),
         }
     }
 }

@@ -4,13 +4,11 @@
 mod dynamo;
 mod link;
 mod model;
-mod progress;
 mod store;
 mod transition;
 
 pub use dynamo::DynamoRequests;
 pub use link::{Action, Link, LinkError, LinkSigner, MIN_KEY_BYTES};
 pub use model::{ApprovalRequest, AudienceCounts, AudienceSource, BatchRef, Status, TestSends};
-pub use progress::JobsByObject;
 pub use store::{MemoryRequests, RequestGet, RequestPut, StoreError, UpdateError, update};
 pub use transition::{Command, Refusal, TestLimit, apply};

@@ -13,10 +13,16 @@ use super::transition::Refusal;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("DynamoDB {operation} on the requests table: {message}")]
-    Dynamo { operation: &'static str, message: String },
+    #[error(transparent)]
+    Dynamo(#[from] crate::dynamo::DynamoError),
     #[error("request {request_id} is corrupt: {message}")]
     Corrupt { request_id: String, message: String },
+    #[error("request {request_id} cannot be encoded")]
+    Encode {
+        request_id: String,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 pub trait RequestGet: Send + Sync {

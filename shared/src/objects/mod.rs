@@ -18,14 +18,22 @@ pub use upload::{Created, ObjectCreate, ObjectUpload, PART_BYTES, StreamedObject
 
 pub type ByteReader = Box<dyn AsyncBufRead + Send + Unpin>;
 
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ObjectError {
     #[error("s3://{bucket}/{key} changed (its ETag is no longer {etag})")]
     Changed { bucket: String, key: String, etag: String },
     #[error("s3://{bucket}/{key} does not exist")]
     NotFound { bucket: String, key: String },
-    #[error("S3 {operation} s3://{bucket}/{key}: {message}")]
-    S3 { operation: &'static str, bucket: String, key: String, message: String },
+    #[error("S3 {operation} s3://{bucket}/{key}")]
+    S3 {
+        operation: &'static str,
+        bucket: String,
+        key: String,
+        #[source]
+        source: BoxError,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,12 +129,7 @@ impl S3Objects {
                 ObjectError::Changed { bucket: bucket.into(), key: key.into(), etag: etag.into() }
             }
             (Some(404), _) => ObjectError::NotFound { bucket: bucket.into(), key: key.into() },
-            _ => ObjectError::S3 {
-                operation,
-                bucket: bucket.into(),
-                key: key.into(),
-                message: aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
-            },
+            _ => ObjectError::S3 { operation, bucket: bucket.into(), key: key.into(), source: Box::new(e) },
         }
     }
 
@@ -200,7 +203,7 @@ impl ObjectRead for S3Objects {
                     operation: "GetObject",
                     bucket: bucket.into(),
                     key: key.into(),
-                    message: e.to_string(),
+                    source: Box::new(e),
                 })?
                 .into_bytes();
             *self.cache.lock().unwrap_or_else(|p| p.into_inner()) =
@@ -244,7 +247,7 @@ impl ObjectRead for S3Objects {
             operation: "GetObject",
             bucket: bucket.into(),
             key: key.into(),
-            message: e.to_string(),
+            source: Box::new(e),
         })?;
         Ok(bytes.into_bytes())
     }

@@ -9,6 +9,7 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
 
 use super::{MemoryObjects, ObjectError, ObjectInfo, ObjectWrite, S3Objects, unquote};
+use crate::errors::Chain;
 
 /// The outcome of a create-only put.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,7 +147,7 @@ impl<'a, U: ObjectUpload + ObjectWrite> StreamedObject<'a, U> {
         if let Some(upload_id) = &self.upload_id
             && let Err(e) = self.store.abort(&self.bucket, &self.key, upload_id).await
         {
-            tracing::warn!(key = %self.key, error = %e, "aborting a multipart upload failed; the bucket's lifecycle rule removes it");
+            tracing::warn!(key = %self.key, error = %Chain(&e), "aborting a multipart upload failed; the bucket's lifecycle rule removes it");
         }
     }
 }
@@ -192,7 +193,7 @@ impl ObjectUpload for S3Objects {
             operation: "CreateMultipartUpload",
             bucket: bucket.into(),
             key: key.into(),
-            message: "no UploadId in the answer".into(),
+            source: "no UploadId in the answer".into(),
         })
     }
 
@@ -314,7 +315,7 @@ fn no_upload(upload_id: &str) -> ObjectError {
         operation: "UploadPart",
         bucket: String::new(),
         key: String::new(),
-        message: format!("no such upload {upload_id}"),
+        source: format!("no such upload {upload_id}").into(),
     }
 }
 

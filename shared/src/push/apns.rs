@@ -1,8 +1,7 @@
 //! APNs provider API: `POST /3/device/{token}` with an ES256 provider token.
 
-use crate::quota::{DynamoQuota, SharedQuota};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, StatusCode};
@@ -15,6 +14,8 @@ use http::header::{AUTHORIZATION, HeaderName};
 
 use super::Outcome;
 use super::h2::{H2Pool, PoolOptions, TransportError};
+use crate::clock::now_secs;
+use crate::quota::DynSharedQuota;
 use crate::render::ApnsHeaders;
 
 pub const DEFAULT_ENDPOINT: &str = "https://api.push.apple.com";
@@ -86,7 +87,7 @@ fn sign(key: &EncodingKey, key_id: &str, team_id: &str) -> Result<HeaderValue, A
     }
     let mut header = Header::new(Algorithm::ES256);
     header.kid = Some(key_id.to_owned());
-    let iat = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+    let iat = now_secs();
     let jwt =
         jsonwebtoken::encode(&header, &Claims { iss: team_id, iat }, key).map_err(|e| ApnsError::Key(e.to_string()))?;
     let mut value = HeaderValue::from_str(&format!("bearer {jwt}")).map_err(|e| ApnsError::Key(e.to_string()))?;
@@ -97,7 +98,7 @@ fn sign(key: &EncodingKey, key_id: &str, team_id: &str) -> Result<HeaderValue, A
 pub struct ApnsClient {
     pool: H2Pool,
     signer: TokenSigner,
-    shared_quota: Option<SharedQuota<DynamoQuota>>,
+    shared_quota: Option<DynSharedQuota>,
 }
 
 impl ApnsClient {
@@ -113,7 +114,7 @@ impl ApnsClient {
     /// Draws every request from a rate shared with every other sender. APNs
     /// publishes no quota, so this is off unless an operator wants to cap
     /// the load (see `crate::quota`).
-    pub fn with_shared_quota(mut self, quota: SharedQuota<DynamoQuota>) -> Self {
+    pub fn with_shared_quota(mut self, quota: DynSharedQuota) -> Self {
         self.shared_quota = Some(quota);
         self
     }
@@ -144,8 +145,7 @@ impl ApnsClient {
             map.insert(HeaderName::from_static("apns-collapse-id"), c.clone());
         }
         if let Some(ttl) = headers.ttl_seconds {
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
-            map.insert(HeaderName::from_static("apns-expiration"), HeaderValue::from(now + ttl));
+            map.insert(HeaderName::from_static("apns-expiration"), HeaderValue::from(now_secs() + ttl));
         }
         match self.pool.send(request).await {
             Ok(response) => classify(response.status(), response.body(), super::retry_after(response.headers())),

@@ -15,7 +15,7 @@ use tokio::sync::{Mutex, RwLock};
 
 use super::Outcome;
 use super::h2::{H2Pool, PoolOptions, TransportError};
-use crate::quota::{DynamoQuota, SharedQuota};
+use crate::quota::DynSharedQuota;
 
 pub const DEFAULT_ENDPOINT: &str = "https://fcm.googleapis.com";
 pub const SCOPE: &str = "https://www.googleapis.com/auth/firebase.messaging";
@@ -65,7 +65,7 @@ pub struct FcmClient {
     url: String,
     auth: Auth,
     limiter: Option<DefaultDirectRateLimiter>,
-    shared_quota: Option<SharedQuota<DynamoQuota>>,
+    shared_quota: Option<DynSharedQuota>,
 }
 
 impl FcmClient {
@@ -102,7 +102,7 @@ impl FcmClient {
 
     /// Also draws every request from the project's quota shared with every
     /// other sender (see `crate::quota`).
-    pub fn with_shared_quota(mut self, quota: SharedQuota<DynamoQuota>) -> Self {
+    pub fn with_shared_quota(mut self, quota: DynSharedQuota) -> Self {
         self.shared_quota = Some(quota);
         self
     }

@@ -7,10 +7,12 @@ pub mod apns;
 pub mod fcm;
 pub mod h2;
 pub mod retry;
+pub mod send;
 mod tls;
 
 use std::time::Duration;
 
+pub use send::{Providers, PushSend};
 pub use tls::{TlsError, client_config};
 
 /// What one request's answer means for the device.

@@ -1,13 +1,11 @@
 //! Sending to one device until it has a final outcome.
 
-use std::future::Future;
 use std::time::Duration;
 
 use rand::RngExt;
 
 use super::Outcome;
-use super::apns::ApnsClient;
-use super::fcm::FcmClient;
+use super::send::PushSend;
 use crate::batch::Platform;
 use crate::render::{ApnsHeaders, Payloads};
 
@@ -42,56 +40,6 @@ impl RetryPolicy {
         let ceiling = self.base.saturating_mul(1 << attempt.min(16)).min(self.cap);
         let millis = ceiling.as_millis().max(1) as u64;
         Duration::from_millis(rand::rng().random_range(millis / 2..=millis))
-    }
-}
-
-/// The port the sending loop uses: one request to one provider.
-pub trait PushSend: Send + Sync {
-    fn send(
-        &self,
-        platform: Platform,
-        token: &str,
-        payloads: &Payloads,
-        apns: &ApnsHeaders,
-    ) -> impl Future<Output = Outcome> + Send;
-
-    /// Renews credentials after the provider refused them.
-    fn renew(&self, platform: Platform) -> impl Future<Output = ()> + Send;
-}
-
-/// The real providers. Either may be absent when not configured.
-pub struct Providers {
-    pub apns: Option<ApnsClient>,
-    pub fcm: Option<FcmClient>,
-}
-
-impl PushSend for Providers {
-    async fn send(&self, platform: Platform, token: &str, payloads: &Payloads, apns: &ApnsHeaders) -> Outcome {
-        match platform {
-            Platform::Ios => match &self.apns {
-                Some(client) => client.send(token, payloads.apns.clone(), apns).await,
-                None => Outcome::Failed("APNs is not configured".into()),
-            },
-            Platform::Android => match &self.fcm {
-                Some(client) => client.send(payloads.fcm_body(token)).await,
-                None => Outcome::Failed("FCM is not configured".into()),
-            },
-        }
-    }
-
-    async fn renew(&self, platform: Platform) {
-        match platform {
-            Platform::Ios => {
-                if let Some(c) = &self.apns {
-                    c.renew_token().await
-                }
-            }
-            Platform::Android => {
-                if let Some(c) = &self.fcm {
-                    c.renew_token().await
-                }
-            }
-        }
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use aws_sdk_s3::primitives::ByteStream;
 use pushbatch::seed::write_users;
 use serde_json::Value;
-use shared::jobs::{DynamoJobs, JobRead, JobRecord};
+use shared::jobs::{DynamoJobs, JobRead, JobRecord, JobsByObject};
 use shared::report::Summary;
 
 use super::population::{Population, failed_tokens};

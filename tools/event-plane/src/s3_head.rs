@@ -8,6 +8,7 @@ use std::time::Duration;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::operation::head_object::HeadObjectError;
 use http::Uri;
 
 /// Used when the environment has no credentials; moto accepts any.
@@ -15,8 +16,13 @@ const FALLBACK_KEY: &str = "test";
 
 #[derive(Debug, thiserror::Error)]
 pub enum HeadError {
-    #[error("HEAD s3://{bucket}/{key} failed: {reason}")]
-    Failed { bucket: String, key: String, reason: String },
+    #[error("HEAD s3://{bucket}/{key} failed: {}", DisplayErrorContext(source))]
+    Failed {
+        bucket: String,
+        key: String,
+        #[source]
+        source: Box<aws_sdk_s3::error::SdkError<HeadObjectError>>,
+    },
     #[error("HEAD s3://{bucket}/{key}: the answer has no {missing}")]
     Incomplete { bucket: String, key: String, missing: &'static str },
 }
@@ -62,10 +68,8 @@ impl S3Head {
     }
 
     pub async fn head(&self, bucket: &str, key: &str) -> Result<ObjectHeader, HeadError> {
-        let out = self.client.head_object().bucket(bucket).key(key).send().await.map_err(|e| HeadError::Failed {
-            bucket: bucket.to_owned(),
-            key: key.to_owned(),
-            reason: DisplayErrorContext(&e).to_string(),
+        let out = self.client.head_object().bucket(bucket).key(key).send().await.map_err(|source| {
+            HeadError::Failed { bucket: bucket.to_owned(), key: key.to_owned(), source: Box::new(source) }
         })?;
         let incomplete = |missing| HeadError::Incomplete { bucket: bucket.to_owned(), key: key.to_owned(), missing };
         let size = out.content_length().ok_or_else(|| incomplete("Content-Length"))?;

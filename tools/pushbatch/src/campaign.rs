@@ -205,7 +205,7 @@ pub async fn report(env: &EnvMap, args: ReportArgs) -> anyhow::Result<ExitCode> 
 mod tests {
     use super::*;
     use shared::campaigns::SplitRecord;
-    use shared::report::Counters;
+    use shared::counters::Counters;
 
     fn run(date: &str, assigned: &[(&str, u64)], batches: &[(&str, &str)]) -> CampaignRun {
         CampaignRun {

@@ -7,6 +7,11 @@ use clap::Args;
 
 use crate::env_file::{EnvFileError, EnvMap};
 
+/// File name of the stack's environment inside the state directory. Here rather
+/// than in `local`, which writes the file, because every command reads it through
+/// `Context` and `local` already depends on this module.
+pub const STACK_ENV_FILE: &str = "stack.env";
+
 /// Flags every subcommand accepts.
 #[derive(Debug, Clone, Default, Args)]
 pub struct GlobalArgs {
@@ -77,7 +82,7 @@ impl Context {
         if let Some(file) = &self.env_file {
             return Some(file.clone());
         }
-        let candidate = self.state_dir.as_ref()?.join(crate::local::STACK_ENV_FILE);
+        let candidate = self.state_dir.as_ref()?.join(STACK_ENV_FILE);
         candidate.is_file().then_some(candidate)
     }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, anyhow, bail};
 use aws_sdk_s3::primitives::ByteStream;
 use clap::Args;
-use shared::jobs::{DynamoJobs, JobRead, JobRecord};
+use shared::jobs::{DynamoJobs, JobRead, JobRecord, JobsByObject};
 use shared::report::Summary;
 use shared::schema::{BUCKET_ENV, DEFAULT_LOCAL_BUCKET, JOBS};
 use shared::shards::shard_records;

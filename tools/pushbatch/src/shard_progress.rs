@@ -8,9 +8,9 @@
 
 use indicatif::{MultiProgress, ProgressBar};
 use serde_json::json;
+use shared::counters::Counters;
 use shared::jobs::JobRecord;
-use shared::report::Counters;
-use shared::shards::ShardSet;
+use shared::jobs::ShardSet;
 
 use crate::table;
 
@@ -185,7 +185,7 @@ pub fn status_json(parent: &JobRecord, shards: &[JobRecord]) -> serde_json::Valu
 mod tests {
     use shared::batch::Platform;
     use shared::jobs::JobStatus;
-    use shared::shards::{FinishedShard, ShardOf, shard_id};
+    use shared::jobs::{FinishedShard, ShardOf, shard_id};
 
     use super::*;
 

@@ -18,7 +18,7 @@ pub fn summary(r: &ApprovalRequest) -> String {
     let data = if n.data.is_empty() {
         "<dd>none</dd>".to_owned()
     } else {
-        format!("<dd><pre>{}</pre></dd>", esc(&serde_json::to_string_pretty(&n.data).unwrap_or_default()))
+        format!("<dd><pre>{}</pre></dd>", esc(&format!("{:#}", serde_json::Value::Object(n.data.clone()))))
     };
     format!(
         "<dl><dt>Title</dt><dd>{}</dd><dt>Body</dt><dd>{}</dd><dt>Data</dt>{data}\

@@ -155,7 +155,9 @@ async fn run_status(args: StatusArgs, ctx: &Context) -> Result<ExitCode, LocalEr
     };
     let report = status(state_dir, ports, &parts).await;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        let json = serde_json::to_string_pretty(&report)
+            .expect("StatusReport serialises: only strings, integers, booleans and options of them");
+        println!("{json}");
     } else {
         print!("{}", report.render_table());
     }

@@ -28,8 +28,6 @@ pub use parts::{Endpoint, Part, Ports, StateDir};
 pub use status::{EndpointStatus, StatusReport, status};
 pub use up::{UpReport, up};
 
-/// File name of the stack's environment inside the state directory.
-pub const STACK_ENV_FILE: &str = "stack.env";
 /// The only region the local stack uses.
 pub const REGION: &str = "us-east-1";
 

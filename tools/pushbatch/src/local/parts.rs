@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::context::STACK_ENV_FILE;
+
 /// One process of the local stack, in start order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Part {
@@ -204,7 +206,7 @@ impl StateDir {
         self.pids().join(format!("{}.pid", part.name()))
     }
     pub fn stack_env(&self) -> PathBuf {
-        self.dir.join(super::STACK_ENV_FILE)
+        self.dir.join(STACK_ENV_FILE)
     }
     /// Records the port base so `status`/`down` need no flags.
     pub fn stack_json(&self) -> PathBuf {

@@ -108,7 +108,10 @@ fn write_record(config: &StackConfig, state: &StateDir) -> Result<(), LocalError
         root: config.root.clone(),
     };
     let path = state.stack_json();
-    let text = serde_json::to_string_pretty(&record).unwrap_or_default();
+    // Fails for a root that is not UTF-8: say so, as an empty stack.json would
+    // make `status` fall back to the default ports without a word.
+    let text =
+        serde_json::to_string_pretty(&record).map_err(|e| LocalError::Io { path: path.clone(), source: e.into() })?;
     std::fs::write(&path, text).map_err(|source| LocalError::Io { path, source })
 }
 

@@ -109,7 +109,7 @@ pub async fn run(args: SeedArgs, ctx: &Context) -> Result<ExitCode, SeedError> {
     let elapsed = started.elapsed();
 
     if args.json {
-        println!("{}", serde_json::to_string(&summary).unwrap_or_default());
+        println!("{}", serde_json::to_string(&summary).expect("SeedSummary serialises: only integers"));
     } else {
         let rate = summary.users as f64 / elapsed.as_secs_f64().max(1e-9);
         if !args.no_profiles {

@@ -17,7 +17,7 @@ pub enum SeedError {
     #[error("--{name} must be between 0 and 1, got {value}")]
     BadFraction { name: &'static str, value: f64 },
     #[error("BatchWriteItem failed: {0}")]
-    Write(String),
+    Write(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("{items} items still unprocessed after {attempts} attempts (table overloaded?)")]
     Unprocessed { items: usize, attempts: u32 },
     #[error(

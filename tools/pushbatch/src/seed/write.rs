@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use futures::StreamExt;
 use indicatif::ProgressBar;
@@ -110,8 +109,7 @@ async fn write_batch(
     let mut pending: Vec<WriteRequest> = items
         .into_iter()
         .map(|item| {
-            let put =
-                PutRequest::builder().set_item(Some(item)).build().map_err(|e| SeedError::Write(e.to_string()))?;
+            let put = PutRequest::builder().set_item(Some(item)).build().map_err(|e| SeedError::Write(Box::new(e)))?;
             Ok(WriteRequest::builder().put_request(put).build())
         })
         .collect::<Result<_, SeedError>>()?;
@@ -129,7 +127,7 @@ async fn write_batch(
             .request_items(table, pending)
             .send()
             .await
-            .map_err(|e| SeedError::Write(DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| SeedError::Write(Box::new(e)))?;
         pending = output.unprocessed_items.and_then(|mut by_table| by_table.remove(table)).unwrap_or_default();
     }
     Ok(())

@@ -5,14 +5,14 @@
 //! others, so the allowance is a token bucket in DynamoDB, taken in blocks
 //! (a few calls per thousand pushes) and spent locally.
 
-use std::future::Future;
-use std::sync::atomic::AtomicU64;
-use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use rand::RngExt;
 
-use aws_sdk_dynamodb::types::AttributeValue;
+mod dynamo;
+
+pub use dynamo::{CallCounts, DynamoQuota};
 
 /// What one take from the bucket got.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -22,12 +22,13 @@ pub struct Grant {
     pub wait: Duration,
 }
 
+/// The store behind the bucket could not be reached.
 #[derive(Debug, thiserror::Error)]
-#[error("DynamoDB {operation} on the quota item {key}: {message}")]
+#[error("the shared quota {key}")]
 pub struct QuotaError {
-    pub operation: &'static str,
     pub key: String,
-    pub message: String,
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
 /// The bucket: `per_minute` tokens a minute, holding at most `capacity`.
@@ -67,108 +68,23 @@ impl Bucket {
     }
 }
 
+/// The port: take up to `want` tokens from the bucket every sender shares.
+/// It returns a boxed future so that a push client can hold any store
+/// (`Box<dyn QuotaTake>`) without naming it: the push code knows nothing of
+/// DynamoDB. One allocation per block of tokens costs nothing next to the
+/// block's two round trips.
 pub trait QuotaTake: Send + Sync {
-    fn take(&self, want: u64) -> impl Future<Output = Result<Grant, QuotaError>> + Send;
+    fn take(&self, want: u64) -> BoxFuture<'_, Result<Grant, QuotaError>>;
 }
 
-/// The bucket as one item of the jobs table (`job_id` = `quota#<name>`),
-/// updated with conditional writes: a lost race re-reads and tries again.
-pub struct DynamoQuota {
-    client: aws_sdk_dynamodb::Client,
-    table: String,
-    key: String,
-    bucket: Bucket,
-    calls: CallCounts,
-}
-
-/// DynamoDB calls a quota store made: its overhead per push.
-#[derive(Debug, Default)]
-pub struct CallCounts {
-    pub reads: AtomicU64,
-    pub writes: AtomicU64,
-    /// Conditional writes that lost to another sender.
-    pub lost_races: AtomicU64,
-}
-
-impl CallCounts {
-    pub fn total(&self) -> u64 {
-        self.reads.load(Relaxed) + self.writes.load(Relaxed)
+impl<T: QuotaTake + ?Sized> QuotaTake for Box<T> {
+    fn take(&self, want: u64) -> BoxFuture<'_, Result<Grant, QuotaError>> {
+        (**self).take(want)
     }
 }
 
-impl DynamoQuota {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>, name: &str, bucket: Bucket) -> Self {
-        Self { client, table: table.into(), key: format!("quota#{name}"), bucket, calls: CallCounts::default() }
-    }
-
-    pub fn calls(&self) -> &CallCounts {
-        &self.calls
-    }
-
-    fn err(&self, operation: &'static str, e: impl std::fmt::Display) -> QuotaError {
-        QuotaError { operation, key: self.key.clone(), message: e.to_string() }
-    }
-}
-
-const RACE_ATTEMPTS: u32 = 8;
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
-
-impl QuotaTake for DynamoQuota {
-    async fn take(&self, want: u64) -> Result<Grant, QuotaError> {
-        for _ in 0..RACE_ATTEMPTS {
-            self.calls.reads.fetch_add(1, Relaxed);
-            let out = self
-                .client
-                .get_item()
-                .table_name(&self.table)
-                .key("job_id", AttributeValue::S(self.key.clone()))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(|e| self.err("GetItem", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
-            let number = |name: &str| out.item().and_then(|i| i.get(name)).and_then(|v| v.as_n().ok()).cloned();
-            let now = now_ms();
-            let (tokens_text, at_text) = (number("tokens"), number("at_ms"));
-            // A new bucket starts full.
-            let tokens =
-                tokens_text.as_deref().and_then(|t| t.parse::<f64>().ok()).unwrap_or(self.bucket.capacity as f64);
-            let at = at_text.as_deref().and_then(|t| t.parse::<i64>().ok()).unwrap_or(now);
-            let available = self.bucket.refill(tokens, at, now);
-            let grant = self.bucket.take(available, want);
-            if grant.granted == 0 {
-                return Ok(grant);
-            }
-            let mut put = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .item("job_id", AttributeValue::S(self.key.clone()))
-                .item("tokens", AttributeValue::N(format!("{:.3}", available - grant.granted as f64)))
-                .item("at_ms", AttributeValue::N(now.to_string()));
-            put = match (tokens_text, at_text) {
-                (Some(t), Some(a)) => put
-                    .condition_expression("tokens = :t AND at_ms = :a")
-                    .expression_attribute_values(":t", AttributeValue::N(t))
-                    .expression_attribute_values(":a", AttributeValue::N(a)),
-                _ => put.condition_expression("attribute_not_exists(job_id)"),
-            };
-            self.calls.writes.fetch_add(1, Relaxed);
-            match put.send().await {
-                Ok(_) => return Ok(grant),
-                Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
-                    self.calls.lost_races.fetch_add(1, Relaxed);
-                    continue;
-                }
-                Err(e) => return Err(self.err("PutItem", aws_sdk_dynamodb::error::DisplayErrorContext(e))),
-            }
-        }
-        // Every attempt lost a race: the others are taking; come back soon.
-        Ok(Grant { granted: 0, wait: Duration::from_millis(20) })
-    }
-}
+/// What the push clients hold: the shared quota over a store they do not name.
+pub type DynSharedQuota = SharedQuota<Box<dyn QuotaTake>>;
 
 /// A sender's side of the shared quota: tokens taken in blocks, spent one
 /// per request.
@@ -207,7 +123,7 @@ impl<Q: QuotaTake> SharedQuota<Q> {
                 }
                 Err(e) => {
                     errors += 1;
-                    tracing::error!(error = %e, errors, "the shared send quota is unreachable");
+                    tracing::error!(error = %crate::errors::Chain(&e), errors, "the shared send quota is unreachable");
                     if errors >= ERRORS_BEFORE_FAIL_OPEN {
                         *local = self.block;
                     } else {

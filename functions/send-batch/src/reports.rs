@@ -1,4 +1,5 @@
-//! `reports/<job>/`: failures as they happen, and the summary at the end.
+//! Writing a job's reports (`shared::report` names the keys): failures as
+//! they happen, and the summary at the end.
 //!
 //! Failures are written per batch, under a key named by the batch's offset,
 //! so a batch that is sent again after a crash overwrites its own part
@@ -8,28 +9,12 @@
 use bytes::Bytes;
 use chrono::{TimeZone, Utc};
 use serde_json::Value;
+use shared::clock::now_ms;
 use shared::jobs::JobRecord;
 use shared::objects::{ObjectError, ObjectList, ObjectRead, ObjectWrite};
-use shared::report::Summary;
+use shared::report::{Summary, failed_key, failed_parts_prefix, summary_key};
 
 use crate::deps::Ports;
-use crate::job::{json_bytes, now_ms};
-
-pub fn prefix(job_id: &str) -> String {
-    format!("reports/{job_id}/")
-}
-
-fn parts_prefix(job_id: &str) -> String {
-    format!("reports/{job_id}/failed-parts/")
-}
-
-pub fn failed_key(job_id: &str) -> String {
-    format!("reports/{job_id}/failed.jsonl")
-}
-
-pub fn summary_key(job_id: &str) -> String {
-    format!("reports/{job_id}/summary.json")
-}
 
 pub async fn write_failed_part<P: Ports>(
     ports: &P,
@@ -39,7 +24,7 @@ pub async fn write_failed_part<P: Ports>(
 ) -> Result<(), ObjectError> {
     // A shard's parts go with its job's: offsets never overlap between
     // shards, and the join at the end reads them in file order.
-    let key = format!("{}{batch_offset:020}.jsonl", parts_prefix(shared::shards::report_job(record)));
+    let key = format!("{}{batch_offset:020}.jsonl", failed_parts_prefix(record.report_job_id()));
     // No lines: an empty part, replacing whatever an earlier attempt at the
     // same batch left.
     let mut body = lines.join("\n");
@@ -49,19 +34,27 @@ pub async fn write_failed_part<P: Ports>(
     ports.objects().put(&record.bucket, &key, Bytes::from(body), "application/x-ndjson").await
 }
 
+/// The header of `failed.jsonl`: the job's own, marked as a re-drive of it.
+fn redrive_header(record: &JobRecord) -> Value {
+    // A job that wrote a failed part has a layout (it was sending); its
+    // header came from JSON and goes back to JSON.
+    let header = record.layout.as_ref().map(|l| serde_json::to_value(&l.header).expect("a header encodes as JSON"));
+    let mut header = match header {
+        Some(Value::Object(h)) => h,
+        _ => serde_json::Map::new(),
+    };
+    header.insert("redrive_of".into(), Value::String(record.job_id.clone()));
+    Value::Object(header)
+}
+
 /// Joins the parts behind a header line: the result is a valid batch file,
 /// so copying it into `batches/` re-drives exactly the failures.
 async fn write_failed_file<P: Ports>(ports: &P, record: &JobRecord) -> Result<Option<String>, ObjectError> {
-    let parts = ports.objects().list(&record.bucket, &parts_prefix(&record.job_id)).await?;
+    let parts = ports.objects().list(&record.bucket, &failed_parts_prefix(&record.job_id)).await?;
     if parts.is_empty() {
         return Ok(None);
     }
-    let mut header = match record.layout.as_ref().map(|l| serde_json::to_value(&l.header)) {
-        Some(Ok(Value::Object(h))) => h,
-        _ => Default::default(),
-    };
-    header.insert("redrive_of".into(), Value::String(record.job_id.clone()));
-    let mut body = Value::Object(header).to_string().into_bytes();
+    let mut body = redrive_header(record).to_string().into_bytes();
     body.push(b'\n');
     let header_len = body.len();
     for part in parts {
@@ -71,7 +64,7 @@ async fn write_failed_file<P: Ports>(ports: &P, record: &JobRecord) -> Result<Op
             operation: "GetObject",
             bucket: record.bucket.clone(),
             key: part.clone(),
-            message: e.to_string(),
+            source: Box::new(e),
         })?;
     }
     if body.len() == header_len {
@@ -83,9 +76,16 @@ async fn write_failed_file<P: Ports>(ports: &P, record: &JobRecord) -> Result<Op
     Ok(Some(key))
 }
 
+fn rfc3339(ms: i64) -> String {
+    match Utc.timestamp_millis_opt(ms).single() {
+        Some(t) => t.to_rfc3339(),
+        // Only a corrupt record holds a time chrono cannot represent.
+        None => format!("{ms} ms after the epoch"),
+    }
+}
+
 pub fn summary(record: &JobRecord, failed_report: Option<String>) -> Summary {
     let finished = now_ms();
-    let at = |ms: i64| Utc.timestamp_millis_opt(ms).single().map(|t| t.to_rfc3339()).unwrap_or_default();
     let header = record.layout.as_ref().map(|l| &l.header);
     let attempted = record.counters.total_devices().attempted;
     Summary {
@@ -99,8 +99,8 @@ pub fn summary(record: &JobRecord, failed_report: Option<String>) -> Summary {
         variant: header.and_then(|h| h.variant.clone()),
         category: header.and_then(|h| h.category.clone()),
         counters: record.counters.clone(),
-        started_at: at(record.started_at_ms),
-        finished_at: at(finished),
+        started_at: rfc3339(record.started_at_ms),
+        finished_at: rfc3339(finished),
         duration_ms: (finished - record.started_at_ms).max(0) as u64,
         busy_ms: record.busy_ms,
         invocations: record.invocations,
@@ -113,5 +113,7 @@ pub fn summary(record: &JobRecord, failed_report: Option<String>) -> Summary {
 pub async fn write_summary<P: Ports>(ports: &P, record: &JobRecord) -> Result<(), ObjectError> {
     let failed = write_failed_file(ports, record).await?;
     let summary = summary(record, failed);
-    ports.objects().put(&record.bucket, &summary_key(&record.job_id), json_bytes(&summary), "application/json").await
+    // Strings, numbers and maps with string keys: serde_json cannot fail.
+    let body = serde_json::to_vec_pretty(&summary).expect("a summary encodes as JSON");
+    ports.objects().put(&record.bucket, &summary_key(&record.job_id), Bytes::from(body), "application/json").await
 }

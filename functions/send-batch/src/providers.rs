@@ -1,0 +1,78 @@
+//! Building the push providers once per container: each client with its
+//! secret, its connection pool and, when one is set, the rate it shares
+//! with every other sender (a bucket item in the jobs table).
+
+use shared::aws::{SdkConfig, SecretError, load_secret};
+use shared::push::apns::{ApnsClient, ApnsError, TokenSigner};
+use shared::push::fcm::{FcmClient, FcmError};
+use shared::push::h2::PoolOptions;
+use shared::push::{Providers, TlsError, client_config};
+use shared::quota::{Bucket, DynSharedQuota, DynamoQuota, QuotaTake, SharedQuota};
+
+use crate::settings::{Settings, SharedQuotaSettings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error(transparent)]
+    Apns(#[from] ApnsError),
+    #[error(transparent)]
+    Fcm(#[from] FcmError),
+    #[error("the FCM service account is not UTF-8")]
+    AccountNotUtf8(#[source] std::string::FromUtf8Error),
+}
+
+/// The configured providers; an unconfigured one is absent.
+pub async fn build(aws: &SdkConfig, settings: &Settings) -> Result<Providers, ProviderError> {
+    let tls = client_config(settings.extra_ca.as_deref())?;
+    let apns = match &settings.apns {
+        Some(a) => {
+            let key = load_secret(aws, &a.key).await?;
+            let signer = TokenSigner::new(&key, &a.key_id, &a.team_id)?;
+            let options = pool(a.connections, a.max_in_flight, settings);
+            let client = ApnsClient::new(&a.endpoint, tls.clone(), &options, signer)?;
+            Some(match shared_quota(aws, settings, settings.apns_shared, &format!("apns#{}", a.team_id)) {
+                Some(quota) => client.with_shared_quota(quota),
+                None => client,
+            })
+        }
+        None => None,
+    };
+    let fcm = match &settings.fcm {
+        Some(f) => {
+            let account = String::from_utf8(load_secret(aws, &f.service_account).await?)
+                .map_err(ProviderError::AccountNotUtf8)?;
+            let options = pool(f.connections, f.max_in_flight, settings);
+            let project = f.project_id.as_deref();
+            let client = FcmClient::new(&f.endpoint, tls.clone(), &options, &account, project, f.rate_per_minute)?;
+            let name = format!("fcm#{}", project.unwrap_or("default"));
+            Some(match shared_quota(aws, settings, settings.fcm_shared, &name) {
+                Some(quota) => client.with_shared_quota(quota),
+                None => client,
+            })
+        }
+        None => None,
+    };
+    Ok(Providers { apns, fcm })
+}
+
+fn pool(connections: usize, max_in_flight: usize, settings: &Settings) -> PoolOptions {
+    PoolOptions { connections, max_in_flight, request_timeout: settings.request_timeout }
+}
+
+/// The provider's rate shared by every concurrent invocation, when one is
+/// set: a token bucket item `name` in the jobs table.
+fn shared_quota(
+    aws: &SdkConfig,
+    settings: &Settings,
+    quota: Option<SharedQuotaSettings>,
+    name: &str,
+) -> Option<DynSharedQuota> {
+    let quota = quota?;
+    let bucket = Bucket::new(quota.per_minute, quota.block);
+    let store = DynamoQuota::new(shared::aws::dynamodb(aws), &settings.jobs_table, name, bucket);
+    Some(SharedQuota::new(Box::new(store) as Box<dyn QuotaTake>, quota.block))
+}

@@ -1,0 +1,51 @@
+//! What the functions ask of the devices table.
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use super::model::{Registered, Registration, UserDevices};
+use crate::dynamo::DynamoError;
+
+/// Conditional writes lost to concurrent writers before giving up: each loss
+/// means another registration or prune of the same user landed in between.
+pub const MAX_WRITE_ATTEMPTS: u32 = 8;
+/// Rounds of unprocessed keys a lookup retries.
+pub const MAX_LOOKUP_ATTEMPTS: u32 = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error(transparent)]
+    Dynamo(#[from] DynamoError),
+    #[error("DynamoDB kept returning unprocessed keys for {table} after {MAX_LOOKUP_ATTEMPTS} attempts")]
+    Unprocessed { table: String },
+    #[error("the devices of {user_id} in {table} kept changing under {attempts} conditional writes")]
+    Contended { table: String, user_id: String, attempts: u32 },
+}
+
+/// Looks up users' devices; users with no item are absent from the map.
+pub trait DeviceLookup: Send + Sync {
+    fn lookup(
+        &self,
+        user_ids: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, UserDevices>, DeviceError>> + Send;
+}
+
+/// Removes a dead token, only if it is still the same token.
+pub trait DevicePrune: Send + Sync {
+    fn prune(&self, user_id: &str, token: &str) -> impl Future<Output = Result<bool, DeviceError>> + Send;
+}
+
+/// Adds a device to a user, or refreshes it; never more than `max_devices`.
+pub trait DeviceRegister: Send + Sync {
+    fn register(
+        &self,
+        user_id: &str,
+        registration: &Registration,
+        max_devices: usize,
+    ) -> impl Future<Output = Result<Registered, DeviceError>> + Send;
+}
+
+/// Removes a device from a user; `Ok(false)` when it was not registered.
+pub trait DeviceUnregister: Send + Sync {
+    fn unregister(&self, user_id: &str, token: &str) -> impl Future<Output = Result<bool, DeviceError>> + Send;
+}

@@ -1,0 +1,210 @@
+//! A job's record: status, offset, counters and the chain's `seq`; on a
+//! sharded job, how the file was cut; on a shard, whose shard it is.
+
+use serde::{Deserialize, Serialize};
+
+use crate::batch::Layout;
+use crate::counters::Counters;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobStatus {
+    Running,
+    Done,
+    /// The file changed mid-job (412 on If-Match).
+    Aborted,
+    /// The file or its notification is unusable (malformed JSON, too big).
+    Failed,
+}
+
+impl JobStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Running => "running",
+            JobStatus::Done => "done",
+            JobStatus::Aborted => "aborted",
+            JobStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "running" => JobStatus::Running,
+            "done" => JobStatus::Done,
+            "aborted" => JobStatus::Aborted,
+            "failed" => JobStatus::Failed,
+            _ => return None,
+        })
+    }
+
+    pub fn is_terminal(self) -> bool {
+        self != JobStatus::Running
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub job_id: String,
+    pub status: JobStatus,
+    pub bucket: String,
+    pub key: String,
+    pub etag: String,
+    /// The chain link that owns the job now.
+    pub seq: u64,
+    /// Invocation holding the current link; None between links.
+    pub owner: Option<String>,
+    /// Epoch ms until which the owner's claim stands without a checkpoint.
+    pub lease_until_ms: i64,
+    /// Bumped by every write; writes are conditional on it.
+    pub version: u64,
+    /// Byte offset of the next entry to send.
+    pub offset: u64,
+    /// JSONL line number at `offset`.
+    pub line: u64,
+    pub layout: Option<Layout>,
+    pub counters: Counters,
+    pub invocations: u64,
+    pub busy_ms: u64,
+    pub started_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub reason: Option<String>,
+    /// On a sharded job's record: how the file was cut and which shards
+    /// have finished (see `crate::shards`).
+    #[serde(default)]
+    pub shards: Option<ShardSet>,
+    /// On a shard's record: its job and its byte range.
+    #[serde(default)]
+    pub shard: Option<ShardOf>,
+}
+
+impl JobRecord {
+    /// A running job on `bucket/key` at `etag`, nothing sent, nobody
+    /// holding it.
+    pub fn new(job_id: &str, bucket: &str, key: &str, etag: &str, now_ms: i64) -> Self {
+        JobRecord {
+            job_id: job_id.into(),
+            status: JobStatus::Running,
+            bucket: bucket.into(),
+            key: key.into(),
+            etag: crate::objects::unquote(etag),
+            seq: 0,
+            owner: None,
+            lease_until_ms: 0,
+            version: 1,
+            offset: 0,
+            line: 0,
+            layout: None,
+            counters: Counters::default(),
+            invocations: 0,
+            busy_ms: 0,
+            started_at_ms: now_ms,
+            updated_at_ms: now_ms,
+            reason: None,
+            shards: None,
+            shard: None,
+        }
+    }
+
+    /// The job whose reports this record writes to: its parent for a shard.
+    pub fn report_job_id(&self) -> &str {
+        self.shard.as_ref().map_or(self.job_id.as_str(), |s| s.parent.as_str())
+    }
+}
+
+/// The `by_object` index key: which file (and version of it) a job reads.
+pub fn object_id(bucket: &str, key: &str, etag: &str) -> String {
+    format!("{bucket}/{key}#{}", crate::objects::unquote(etag))
+}
+
+/// On the job's record: the cut, and the shards rolled up so far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardSet {
+    /// Shard `i` reads bytes `bounds[i]..bounds[i + 1]`.
+    pub bounds: Vec<u64>,
+    #[serde(default)]
+    pub finished: Vec<FinishedShard>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinishedShard {
+    pub index: u32,
+    pub status: JobStatus,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl ShardSet {
+    pub fn new(bounds: Vec<u64>) -> Self {
+        Self { bounds, finished: Vec::new() }
+    }
+
+    pub fn count(&self) -> u32 {
+        self.bounds.len().saturating_sub(1) as u32
+    }
+
+    pub fn range(&self, index: u32) -> Option<(u64, u64)> {
+        let i = index as usize;
+        Some((*self.bounds.get(i)?, *self.bounds.get(i + 1)?))
+    }
+
+    pub fn is_finished(&self, index: u32) -> bool {
+        self.finished.iter().any(|f| f.index == index)
+    }
+
+    pub fn is_complete(&self) -> bool {
+        (0..self.count()).all(|i| self.is_finished(i))
+    }
+
+    /// The job's status once every shard has finished: done only if every
+    /// shard is; a changed file outranks a malformed one.
+    pub fn outcome(&self) -> (JobStatus, Option<String>) {
+        let status = if self.finished.iter().any(|f| f.status == JobStatus::Aborted) {
+            JobStatus::Aborted
+        } else if self.finished.iter().any(|f| f.status == JobStatus::Failed) {
+            JobStatus::Failed
+        } else {
+            JobStatus::Done
+        };
+        let mut problems: Vec<&FinishedShard> = self.finished.iter().filter(|f| f.status != JobStatus::Done).collect();
+        problems.sort_by_key(|f| f.index);
+        let reason = problems
+            .iter()
+            .map(|f| format!("shard {}: {}", f.index, f.reason.as_deref().unwrap_or(f.status.as_str())))
+            .collect::<Vec<_>>()
+            .join("; ");
+        (status, (!reason.is_empty()).then_some(reason))
+    }
+}
+
+/// On a shard's record: whose shard it is and where it ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardOf {
+    pub parent: String,
+    pub index: u32,
+    /// Exclusive: the first byte of the next shard.
+    pub end: u64,
+}
+
+pub fn shard_id(parent: &str, index: u32) -> String {
+    format!("{parent}#shard{index:03}")
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> JobRecord {
+        JobRecord {
+            seq: 2,
+            owner: Some("me".into()),
+            lease_until_ms: 10,
+            version: 7,
+            offset: 1234,
+            invocations: 3,
+            busy_ms: 9,
+            started_at_ms: 1,
+            updated_at_ms: 2,
+            ..JobRecord::new("j", "b", "batches/x.json", "e", 0)
+        }
+    }
+}
