@@ -46,25 +46,32 @@ pub async fn process<P: Ports>(
         }
     }
 
-    let to_look_up: Vec<String> = users.iter().filter(|u| u.devices.is_none()).map(|u| u.user_id.clone()).collect();
-    let stored = if to_look_up.is_empty() { Default::default() } else { ports.devices().lookup(&to_look_up).await? };
+    // Every user's settings apply, whatever the source of their devices: a
+    // re-drive carries its devices inline, and the user may have turned
+    // pushes off since. So every user is looked up, in the same BatchGetItem;
+    // inline devices only skip the use of the stored ones.
+    let ids: Vec<String> = users.iter().map(|u| u.user_id.clone()).collect();
+    let stored = if ids.is_empty() { Default::default() } else { ports.devices().lookup(&ids).await? };
 
     let mut sends = Vec::new();
     for user in &users {
-        let devices = match &user.devices {
-            Some(inline) => inline.clone(),
-            None => match stored.get(&user.user_id) {
-                None => Vec::new(),
-                Some(s) if !s.push_enabled => {
-                    counters.opted_out("push_disabled");
-                    continue;
-                }
-                Some(s) if category.is_some_and(|c| s.muted_categories.contains(c)) => {
-                    counters.opted_out("category_muted");
-                    continue;
-                }
-                Some(s) => s.devices.clone(),
-            },
+        let settings = stored.get(&user.user_id);
+        match settings {
+            Some(s) if !s.push_enabled => {
+                counters.opted_out("push_disabled");
+                continue;
+            }
+            Some(s) if category.is_some_and(|c| s.muted_categories.contains(c)) => {
+                counters.opted_out("category_muted");
+                continue;
+            }
+            _ => {}
+        }
+        // A user with no item in the table is sent as the file says.
+        let devices = match (&user.devices, settings) {
+            (Some(inline), _) => inline.clone(),
+            (None, Some(s)) => s.devices.clone(),
+            (None, None) => Vec::new(),
         };
         if devices.is_empty() {
             counters.no_devices += 1;
