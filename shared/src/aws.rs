@@ -32,6 +32,10 @@ pub fn lambda(config: &SdkConfig) -> aws_sdk_lambda::Client {
     aws_sdk_lambda::Client::new(config)
 }
 
+pub fn scheduler(config: &SdkConfig) -> aws_sdk_scheduler::Client {
+    aws_sdk_scheduler::Client::new(config)
+}
+
 /// Errors while fetching secret material.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::jobs::JobRecord;
+use crate::jobs::{JobRecord, JobStatus};
 
 /// `{"continue": {...}}`: the payload one link sends the next.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +80,8 @@ pub enum Decision {
     Resend(Continuation),
     /// The job runs as shards: start any shard whose start was lost.
     Shards,
+    /// The job waits for its `send_at`: make sure its schedule exists.
+    Scheduled,
     /// Nothing to do; says why.
     Ignore(String),
 }
@@ -90,6 +92,11 @@ pub fn decide(record: Option<&JobRecord>, seq: u64, from_s3: bool, now_ms: i64) 
     };
     if r.status.is_terminal() {
         return Decision::Ignore(format!("the job is already {}", r.status.as_str()));
+    }
+    // A repeated upload event must not start a scheduled job early; its
+    // schedule's continuation (link 0) does.
+    if r.status == JobStatus::Scheduled && from_s3 {
+        return Decision::Scheduled;
     }
     if r.shards.is_some() {
         return if from_s3 { Decision::Shards } else { Decision::Ignore("the job runs as shards".into()) };
@@ -156,7 +163,6 @@ impl TimeBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jobs::JobStatus;
 
     fn record(seq: u64, owner: Option<&str>, lease: i64) -> JobRecord {
         JobRecord {
@@ -199,6 +205,13 @@ mod tests {
         let mut done = record(3, None, 0);
         done.status = JobStatus::Done;
         assert!(matches!(decide(Some(&done), 0, true, 0), Decision::Ignore(m) if m.contains("done")));
+        let mut scheduled = record(0, None, 0);
+        scheduled.status = JobStatus::Scheduled;
+        assert_eq!(decide(Some(&scheduled), 0, true, 0), Decision::Scheduled, "an upload event never starts it");
+        assert_eq!(decide(Some(&scheduled), 0, false, 0), Decision::Take { version: 4 }, "its schedule does");
+        let mut stopped = record(3, None, 0);
+        stopped.status = JobStatus::Stopped;
+        assert!(matches!(decide(Some(&stopped), 3, false, 0), Decision::Ignore(m) if m.contains("stopped")));
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod push;
 pub mod quota;
 pub mod render;
 pub mod report;
+pub mod schedules;
 pub mod schema;
 pub mod shards;
 pub mod users;

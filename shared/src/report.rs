@@ -54,4 +54,25 @@ pub struct Summary {
     pub shards: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_report: Option<String>,
+    /// Entries in the file, as the pre-flight check counted them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_entries: Option<u64>,
+    /// A stopped job: who stopped it, why, where, and what was not sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<Stopped>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stopped {
+    pub by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When the stop was asked for, RFC 3339.
+    pub at: String,
+    /// The byte offset of the first entry not sent (of the first shard
+    /// that stopped, for a sharded job).
+    pub offset: u64,
+    /// Entries of the file that were never read, so never sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users_not_sent: Option<u64>,
 }

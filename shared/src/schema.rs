@@ -28,6 +28,9 @@ pub struct IndexDef {
 
 /// Finds a file's jobs: `object` is `<bucket>/<key>#<etag>`.
 pub const JOBS_BY_OBJECT: IndexDef = IndexDef { name: "by_object", partition_key: "object" };
+/// Jobs that are not finished, by status (`running`, `scheduled`): a sparse
+/// index, since a finished job's record drops `live`.
+pub const JOBS_LIVE: IndexDef = IndexDef { name: "live_jobs", partition_key: "live" };
 
 /// Devices per user: `user_id` → `devices` (list of maps: platform, token,
 /// app, updated_at), `push_enabled` (BOOL), `muted_categories` (SS).
@@ -47,7 +50,7 @@ pub const JOBS: TableDef = TableDef {
     logical_id: "JobsTable",
     partition_key: "job_id",
     sort_key: None,
-    indexes: &[JOBS_BY_OBJECT],
+    indexes: &[JOBS_BY_OBJECT, JOBS_LIVE],
 };
 
 /// Users who signed up on a UTC day (`YYYY-MM-DD`).

@@ -83,6 +83,13 @@ pub fn roll_up(parent: &mut JobRecord, shard: &JobRecord) -> bool {
         return false;
     }
     set.finished.push(FinishedShard { index: of.index, status: shard.status, reason: shard.reason.clone() });
+    // The job's stop is its first stopped shard's: every shard stops on the
+    // same control, at its own offset.
+    if let Some(stop) = &shard.stop
+        && parent.stop.as_ref().is_none_or(|s| stop.offset < s.offset)
+    {
+        parent.stop = Some(stop.clone());
+    }
     parent.counters.add(&shard.counters);
     parent.busy_ms += shard.busy_ms;
     parent.invocations += shard.invocations;

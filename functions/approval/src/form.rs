@@ -211,12 +211,7 @@ pub fn check(input: &FormInput, requesters: &Requesters, max_upload_bytes: usize
 
 impl Checked {
     pub fn header(&self, campaign: &str) -> Header {
-        Header {
-            campaign: campaign.to_owned(),
-            variant: None,
-            category: self.category.clone(),
-            notification: self.notification.clone(),
-        }
+        Header { category: self.category.clone(), ..Header::new(campaign, self.notification.clone()) }
     }
 }
 

@@ -2,18 +2,24 @@
 
 use shared::devices::{DeviceLookup, DevicePrune};
 use shared::invoke::InvokeAsync;
-use shared::jobs::{JobRead, JobWrite};
+use shared::jobs::{ControlRead, ControlWrite, JobRead, JobWrite};
 use shared::objects::{ObjectList, ObjectRead, ObjectWrite};
 use shared::push::PushSend;
+use shared::quota::QuotaBuckets;
+use shared::schedules::ScheduleJobs;
 
 use crate::settings::Settings;
 
-pub struct Deps<O, D, J, P, I> {
+pub struct Deps<O, D, J, P, I, S, R> {
     pub objects: O,
     pub devices: D,
     pub jobs: J,
     pub push: P,
     pub invoker: I,
+    /// One-time schedules for `send_at`.
+    pub schedules: S,
+    /// Token buckets for a job's `rate_per_second`.
+    pub rates: R,
     pub settings: Settings,
 }
 
@@ -21,30 +27,38 @@ pub struct Deps<O, D, J, P, I> {
 pub trait Ports: Send + Sync {
     type Objects: ObjectRead + ObjectWrite + ObjectList;
     type Devices: DeviceLookup + DevicePrune;
-    type Jobs: JobRead + JobWrite;
+    type Jobs: JobRead + JobWrite + ControlRead + ControlWrite;
     type Push: PushSend;
     type Invoker: InvokeAsync;
+    type Schedules: ScheduleJobs;
+    type Rates: QuotaBuckets;
     fn objects(&self) -> &Self::Objects;
     fn devices(&self) -> &Self::Devices;
     fn jobs(&self) -> &Self::Jobs;
     fn push(&self) -> &Self::Push;
     fn invoker(&self) -> &Self::Invoker;
+    fn schedules(&self) -> &Self::Schedules;
+    fn rates(&self) -> &Self::Rates;
     fn settings(&self) -> &Settings;
 }
 
-impl<O, D, J, P, I> Ports for Deps<O, D, J, P, I>
+impl<O, D, J, P, I, S, R> Ports for Deps<O, D, J, P, I, S, R>
 where
     O: ObjectRead + ObjectWrite + ObjectList,
     D: DeviceLookup + DevicePrune,
-    J: JobRead + JobWrite,
+    J: JobRead + JobWrite + ControlRead + ControlWrite,
     P: PushSend,
     I: InvokeAsync,
+    S: ScheduleJobs,
+    R: QuotaBuckets,
 {
     type Objects = O;
     type Devices = D;
     type Jobs = J;
     type Push = P;
     type Invoker = I;
+    type Schedules = S;
+    type Rates = R;
     fn objects(&self) -> &O {
         &self.objects
     }
@@ -59,6 +73,12 @@ where
     }
     fn invoker(&self) -> &I {
         &self.invoker
+    }
+    fn schedules(&self) -> &S {
+        &self.schedules
+    }
+    fn rates(&self) -> &R {
+        &self.rates
     }
     fn settings(&self) -> &Settings {
         &self.settings

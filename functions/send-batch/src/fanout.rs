@@ -16,30 +16,64 @@ use crate::reports;
 /// shards finishing; this many rounds is far more than K shards need.
 const ROLL_UP_ATTEMPTS: usize = 64;
 
-/// How to cut a JSONL file into shards, or None to send it as one chain:
+/// How to cut a JSONL file from `start` on into shards, or None to send it
+/// as one chain:
 /// the policy's shard count from the file's size and a sample of its
 /// entries, then a few ranged reads to move each cut to a line start.
 /// A `.json` file is never cut: its entries can only be found by reading
 /// the array from the start.
-pub async fn plan<P: Ports>(ports: &P, record: &JobRecord, layout: &Layout) -> Result<Option<ShardSet>, LinkError> {
+pub async fn plan<P: Ports>(
+    ports: &P,
+    record: &JobRecord,
+    layout: &Layout,
+    start: u64,
+) -> Result<Option<ShardSet>, LinkError> {
     let policy = &ports.settings().shards;
     if layout.encoding != Encoding::Jsonl || !layout.has_users || policy.max_shards <= 1 {
         return Ok(None);
     }
     let file = FileRef { bucket: &record.bucket, key: &record.key, etag: &record.etag };
     let size = ports.objects().head(file.bucket, file.key).await?.size;
-    let body = size.saturating_sub(layout.users_start);
+    let body = size.saturating_sub(start);
     if body < policy.min_bytes {
         return Ok(None);
     }
-    let bytes_per_user = shards::bytes_per_line(ports.objects(), &file, layout.users_start).await?;
+    let bytes_per_user = shards::bytes_per_line(ports.objects(), &file, start).await?;
     // No line ends in the sample: entries are huge, so the file has few.
     let count = policy.shard_count(body, bytes_per_user.unwrap_or(body as f64));
     if count < 2 {
         return Ok(None);
     }
-    let bounds = shards::cut(ports.objects(), &file, layout.users_start, size, count).await?;
+    let bounds = shards::cut(ports.objects(), &file, start, size, count).await?;
     Ok((bounds.len() > 2).then(|| ShardSet::new(bounds)))
+}
+
+/// A job that so far ran as one chain: at its start after a `send_at`, or
+/// past its canary.
+pub enum Resharded {
+    /// Cut into shards, which now run; this link's part is over.
+    Sharded(LinkResult),
+    /// Small enough for one chain: the link goes on with it.
+    Single(Box<JobRecord>),
+}
+
+/// Cuts what is left of a job held by this link into shards, when it is big
+/// enough, and starts them.
+pub async fn reshard<P: Ports>(ports: &P, link: &Link, mut record: JobRecord) -> Result<Resharded, LinkError> {
+    let layout = record.layout.clone().ok_or_else(|| LinkError::NoLayout(record.job_id.clone()))?;
+    let Some(set) = plan(ports, &record, &layout, record.offset).await? else {
+        return Ok(Resharded::Single(Box::new(record)));
+    };
+    let expected = record.version;
+    record.shards = Some(set);
+    record.owner = None;
+    record.lease_until_ms = 0;
+    record.version += 1;
+    record.updated_at_ms = now_ms();
+    if !ports.jobs().replace(&record, expected).await? {
+        return Ok(Resharded::Sharded(LinkResult::new(&record.job_id, record.seq, LinkOutcome::LostClaim)));
+    }
+    Ok(Resharded::Sharded(start(ports, link, &record).await?))
 }
 
 /// Starts every shard that has not started: creates its record and invokes

@@ -8,6 +8,7 @@ use shared::chain::ContinuationEvent;
 use shared::objects::created_objects;
 
 use crate::claim::{Claimed, claim};
+use crate::controls::{self, ControlEvent};
 use crate::deps::Ports;
 use crate::job;
 use crate::link::{Link, LinkError, LinkResult, Trigger};
@@ -31,9 +32,14 @@ pub fn triggers(payload: Value) -> Result<Vec<Trigger>, LinkError> {
 pub async fn handle<P: Ports>(ports: &P, event: LambdaEvent<Value>) -> Result<Value, LinkError> {
     let link = Link {
         function: event.context.env_config.function_name.clone(),
+        function_arn: event.context.invoked_function_arn.clone(),
         deadline_ms: event.context.deadline,
         request_id: event.context.request_id.clone(),
     };
+    if event.payload.get("control").is_some() {
+        let request: ControlEvent = serde_json::from_value(event.payload).map_err(LinkError::BadEvent)?;
+        return controls::apply(ports, &link, request.control).await;
+    }
     let mut results: Vec<LinkResult> = Vec::new();
     for trigger in triggers(event.payload)? {
         if let Trigger::Upload { key, .. } = &trigger

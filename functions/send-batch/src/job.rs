@@ -1,34 +1,23 @@
 //! One link's work once it holds the job: send batch after batch with a
-//! checkpoint after each, then hand on to the next link or finish the job.
+//! checkpoint after each, passing the gate (control, rate, canary) before
+//! each; `ending` hands on, pauses or finishes.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use shared::batch::{EntryReader, Layout, RawItem, ReadError};
-use shared::chain::{Continuation, TimeBudget};
-use shared::clock::now_ms;
-use shared::jobs::{JobRecord, JobStatus, JobWrite};
+use shared::batch::{CanaryThen, EntryReader, Layout, RawItem, ReadError};
+use shared::chain::TimeBudget;
+use shared::counters::Counters;
+use shared::jobs::{ControlState, JobRecord, JobStatus};
 use shared::objects::{ByteReader, ObjectError, ObjectRead};
 use shared::render::Renderer;
 use tokio::io::AsyncReadExt;
 
 use crate::deps::Ports;
-use crate::fanout::{self, RolledUp};
-use crate::link::{Link, LinkError, LinkOutcome, LinkResult, invoke_next};
+use crate::ending::{self, Sent};
+use crate::fanout;
+use crate::gate::{self, CanaryVerdict, Gate, Verdict};
+use crate::link::{Link, LinkError, LinkOutcome, LinkResult};
 use crate::reports;
-
-/// What this link has sent so far, for its result.
-struct Sent {
-    job_id: String,
-    seq: u64,
-    batches: u64,
-    entries: u64,
-}
-
-impl Sent {
-    fn ended(self, outcome: LinkOutcome) -> LinkResult {
-        LinkResult { job_id: self.job_id, seq: self.seq, outcome, batches: self.batches, entries: self.entries }
-    }
-}
 
 enum BatchEnd {
     More,
@@ -56,7 +45,8 @@ where
     Ok(BatchEnd::More)
 }
 
-/// Sends from the record's offset until the file ends or the time runs low.
+/// Sends from the record's offset until the file ends, the time runs low,
+/// or the job's control says otherwise.
 pub async fn run<P: Ports>(
     ports: &P,
     link: &Link,
@@ -69,15 +59,24 @@ pub async fn run<P: Ports>(
     let mut out = Sent { job_id: job.clone(), seq, batches: 0, entries: 0 };
     let renderer = match Renderer::new(&layout.header, &ports.settings().default_topic) {
         Ok(r) => r,
-        Err(e) => return finish(ports, record, JobStatus::Failed, Some(e.to_string()), out).await,
+        Err(e) => return ending::finish(ports, record, JobStatus::Failed, Some(e.to_string()), out).await,
     };
+    let settings = ports.settings();
+    let mut gate = Gate::new(&record, settings.batch_size);
+    // Before anything is read: a stop or a pause may have come while the
+    // job waited between links (or for its `send_at`).
+    match gate.check(ports).await? {
+        Verdict::Stop(control) => return ending::stop(ports, record, &control, out).await,
+        Verdict::Pause(control) => return ending::pause(ports, link, record, &control, out).await,
+        Verdict::Go => {}
+    }
     if !layout.has_users {
-        return finish(ports, record, JobStatus::Done, None, out).await;
+        return ending::finish(ports, record, JobStatus::Done, None, out).await;
     }
     let source = match ports.objects().open(&record.bucket, &record.key, &record.etag, record.offset).await {
         Ok(s) => s,
         Err(e @ ObjectError::Changed { .. }) => {
-            return finish(ports, record, JobStatus::Aborted, Some(e.to_string()), out).await;
+            return ending::finish(ports, record, JobStatus::Aborted, Some(e.to_string()), out).await;
         }
         Err(e) => return Err(e.into()),
     };
@@ -92,17 +91,31 @@ pub async fn run<P: Ports>(
         None => EntryReader::new(source, record.offset, layout.encoding, record.line),
     };
     let category = layout.header.category.as_deref();
-    let settings = ports.settings();
     let mut items = Vec::with_capacity(settings.batch_size);
     // The first batch of a link may be a resend: a holder that died (or
     // errored) after writing this batch's failed part but before its
     // checkpoint left a part that the resend must replace even when it has
     // no failures, or failed.jsonl would re-drive devices that were delivered.
     let mut may_be_resend = true;
+    let mut first = true;
     loop {
+        if !first {
+            match gate.check(ports).await? {
+                Verdict::Stop(control) => return ending::stop(ports, record, &control, out).await,
+                Verdict::Pause(control) => return ending::pause(ports, link, record, &control, out).await,
+                Verdict::Go => {}
+            }
+        }
+        first = false;
         let started = Instant::now();
-        let end = read_batch(&mut reader, settings.batch_size, &mut items).await?;
+        let end = read_batch(&mut reader, gate.batch_limit(&record.counters), &mut items).await?;
         if !items.is_empty() {
+            // The rate: when the time runs out waiting for it, nothing of
+            // this batch has been sent and the next link reads it again.
+            if !gate.admit(items.len() as u64, &budget).await? {
+                tracing::info!(job_id = job, seq, offset = record.offset, "handing on while throttled");
+                return ending::hand_off(ports, link, record, out).await;
+            }
             let batch_offset = items[0].offset;
             let result = crate::send::process(ports, &renderer, category, &items).await?;
             if !result.failed_lines.is_empty() || may_be_resend {
@@ -110,147 +123,95 @@ pub async fn run<P: Ports>(
             }
             may_be_resend = false;
             let took = started.elapsed();
+            let entries_before = record.counters.entries;
             record.counters.add(&result.counters);
             record.offset = reader.position();
             record.line = reader.line();
             record.busy_ms += took.as_millis() as u64;
-            if !checkpoint(ports, &mut record).await? {
+            if !ending::checkpoint(ports, &mut record).await? {
                 return Ok(out.ended(LinkOutcome::LostClaim));
             }
             out.batches += 1;
             out.entries += result.counters.entries;
-            let d = result.counters.total_devices();
-            tracing::info!(
-                job_id = job,
-                seq,
-                offset = batch_offset,
-                next_offset = record.offset,
-                entries = result.counters.entries,
-                targeted = result.counters.targeted_users,
-                delivered = d.delivered,
-                pruned = d.pruned,
-                failed = d.failed,
-                retries = d.retries,
-                batch_ms = took.as_millis() as u64,
-                remaining_ms = budget.remaining().as_millis() as u64,
-                "batch sent"
-            );
+            log_batch(&record, batch_offset, &result.counters, took, &budget);
             budget.record_batch(took);
+            if let Some(verdict) = gate.canary(entries_before, &record.counters) {
+                match after_canary(ports, link, record, verdict, out).await? {
+                    Canaried::Ended(result) => return Ok(result),
+                    Canaried::Going(r, o) => (record, out) = (*r, o),
+                }
+            }
         }
         match end {
-            BatchEnd::Eof => return finish(ports, record, JobStatus::Done, None, out).await,
-            BatchEnd::Broken(e) => return finish(ports, record, JobStatus::Failed, Some(e.to_string()), out).await,
-            BatchEnd::More if budget.should_hand_off() => return hand_off(ports, link, record, out).await,
+            BatchEnd::Eof => return ending::finish(ports, record, JobStatus::Done, None, out).await,
+            BatchEnd::Broken(e) => {
+                return ending::finish(ports, record, JobStatus::Failed, Some(e.to_string()), out).await;
+            }
+            BatchEnd::More if budget.should_hand_off() => return ending::hand_off(ports, link, record, out).await,
             BatchEnd::More => {}
         }
     }
 }
 
-/// Saves progress; false when another invocation has taken the link.
-async fn checkpoint<P: Ports>(ports: &P, record: &mut JobRecord) -> Result<bool, LinkError> {
-    let expected = record.version;
-    let now = now_ms();
-    record.version += 1;
-    record.updated_at_ms = now;
-    record.lease_until_ms = now + ports.settings().lease.as_millis() as i64;
-    Ok(ports.jobs().replace(record, expected).await?)
-}
-
-async fn hand_off<P: Ports>(ports: &P, link: &Link, mut record: JobRecord, out: Sent) -> Result<LinkResult, LinkError> {
-    let expected = record.version;
-    record.seq += 1;
-    record.owner = None;
-    record.version += 1;
-    record.updated_at_ms = now_ms();
-    if !ports.jobs().replace(&record, expected).await? {
-        return Ok(out.ended(LinkOutcome::LostClaim));
-    }
-    let next = Continuation::of(&record);
-    invoke_next(ports, link, &next).await?;
-    tracing::info!(job_id = record.job_id, seq = next.seq, offset = next.offset, "handed on to the next link");
-    Ok(out.ended(LinkOutcome::HandedOff { next: next.seq }))
-}
-
-async fn finish<P: Ports>(
-    ports: &P,
-    mut record: JobRecord,
-    status: JobStatus,
-    reason: Option<String>,
-    out: Sent,
-) -> Result<LinkResult, LinkError> {
-    let expected = record.version;
-    record.status = status;
-    record.reason = reason.clone();
-    if let (Some(shard), JobStatus::Failed) = (&record.shard, status) {
-        let reason = reason.as_deref().unwrap_or("failed");
-        record.reason = Some(format!("{reason}; the rest of this shard, up to byte {}, was not sent", shard.end));
-    }
-    record.owner = None;
-    record.version += 1;
-    record.updated_at_ms = now_ms();
-    if record.shard.is_some() {
-        return finish_shard(ports, record, expected, out).await;
-    }
-    // The summary first: if we crash before the record says done, the retry
-    // takes over at the end of the file and writes it again, identically.
-    reports::write_summary(ports, &record).await?;
-    if !ports.jobs().replace(&record, expected).await? {
-        return Ok(out.ended(LinkOutcome::LostClaim));
-    }
-    log_finished(&record);
-    Ok(out.ended(LinkOutcome::Finished(status)))
-}
-
-/// A shard's end: its counters go into the job first (see
-/// `fanout::roll_up`), then its own record says it is finished.
-async fn finish_shard<P: Ports>(
-    ports: &P,
-    record: JobRecord,
-    expected: u64,
-    out: Sent,
-) -> Result<LinkResult, LinkError> {
-    let rolled = fanout::roll_up(ports, &record).await?;
-    if !ports.jobs().replace(&record, expected).await? {
-        return Ok(out.ended(LinkOutcome::LostClaim));
-    }
-    let d = record.counters.total_devices();
+fn log_batch(record: &JobRecord, batch_offset: u64, batch: &Counters, took: Duration, budget: &TimeBudget) {
+    let d = batch.total_devices();
     tracing::info!(
         job_id = record.job_id,
-        status = record.status.as_str(),
-        reason = record.reason,
-        entries = record.counters.entries,
-        delivered = d.delivered,
-        invocations = record.invocations,
-        "shard finished"
-    );
-    let status = record.status;
-    Ok(out.ended(match rolled {
-        RolledUp::Waiting { finished, of } => LinkOutcome::ShardWaiting { status, finished, of },
-        RolledUp::Finished(job) => {
-            log_finished(&job);
-            LinkOutcome::ShardFinishedJob { status, job: job.status }
-        }
-        RolledUp::AlreadyFinished => LinkOutcome::ShardAfterJob { status },
-    }))
-}
-
-fn log_finished(record: &JobRecord) {
-    let status = record.status;
-    let reason = record.reason.clone();
-    if let Err(broken) = record.counters.check_identities() {
-        tracing::error!(job_id = record.job_id, ?broken, "accounting identities do not hold");
-    }
-    let d = record.counters.total_devices();
-    tracing::info!(
-        job_id = record.job_id,
-        status = status.as_str(),
-        reason,
-        entries = record.counters.entries,
+        seq = record.seq,
+        offset = batch_offset,
+        next_offset = record.offset,
+        entries = batch.entries,
+        targeted = batch.targeted_users,
         delivered = d.delivered,
         pruned = d.pruned,
         failed = d.failed,
-        invocations = record.invocations,
-        shards = record.shards.as_ref().map(|s| s.count()),
-        "job finished"
+        retries = d.retries,
+        batch_ms = took.as_millis() as u64,
+        remaining_ms = budget.remaining().as_millis() as u64,
+        "batch sent"
     );
+}
+
+enum Canaried {
+    /// The link ended: stopped, paused, or fanned out into shards.
+    Ended(LinkResult),
+    /// The canary passed: keep sending.
+    Going(Box<JobRecord>, Sent),
+}
+
+/// The canary's users are sent: stop, pause, or go on (cutting the rest of
+/// a big file into shards now, since the canary kept it in one chain).
+async fn after_canary<P: Ports>(
+    ports: &P,
+    link: &Link,
+    record: JobRecord,
+    verdict: CanaryVerdict,
+    out: Sent,
+) -> Result<Canaried, LinkError> {
+    let job = record.job_id.clone();
+    let control = match &verdict {
+        CanaryVerdict::Failed { reason } => {
+            tracing::warn!(job_id = job, reason, "the canary failed; stopping the job");
+            gate::set_by_canary(ports, &job, ControlState::Stopped, reason).await?
+        }
+        CanaryVerdict::Passed { then: CanaryThen::Pause, summary } => {
+            tracing::info!(job_id = job, summary, "the canary passed; pausing for a person to resume");
+            gate::set_by_canary(ports, &job, ControlState::Paused, summary).await?
+        }
+        CanaryVerdict::Passed { then: CanaryThen::Continue, summary } => {
+            tracing::info!(job_id = job, summary, "the canary passed; going on");
+            return Ok(match fanout::reshard(ports, link, record).await? {
+                // The canary's own batches are this link's; the rest are the shards'.
+                fanout::Resharded::Sharded(result) => {
+                    Canaried::Ended(LinkResult { batches: out.batches, entries: out.entries, ..result })
+                }
+                fanout::Resharded::Single(record) => Canaried::Going(record, out),
+            });
+        }
+    };
+    Ok(Canaried::Ended(match control.state {
+        ControlState::Stopped => ending::stop(ports, record, &control, out).await?,
+        ControlState::Paused => ending::pause(ports, link, record, &control, out).await?,
+        ControlState::Running => return Ok(Canaried::Going(Box::new(record), out)),
+    }))
 }

@@ -6,8 +6,11 @@
 //! and reports for what lands in the bucket; link holds the words they share.
 
 pub mod claim;
+pub mod controls;
 pub mod deps;
+pub mod ending;
 pub mod fanout;
+pub mod gate;
 pub mod handler;
 pub mod job;
 pub mod link;

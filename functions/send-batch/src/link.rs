@@ -11,6 +11,8 @@ use shared::errors::Chain;
 use shared::invoke::{InvokeAsync, InvokeError};
 use shared::jobs::{JobError, JobStatus};
 use shared::objects::ObjectError;
+use shared::quota::QuotaError;
+use shared::schedules::ScheduleError;
 
 use crate::deps::Ports;
 
@@ -24,6 +26,8 @@ pub enum Trigger {
 /// About this invocation.
 pub struct Link {
     pub function: String,
+    /// This function's ARN, as schedules name their target.
+    pub function_arn: String,
     pub deadline_ms: u64,
     pub request_id: String,
 }
@@ -32,7 +36,7 @@ pub struct Link {
 /// it; the retry resumes from the last checkpoint.
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
-    #[error("unrecognised event: expected an S3 ObjectCreated event or {{\"continue\": ...}}")]
+    #[error("unrecognised event: expected an S3 ObjectCreated event, {{\"continue\": ...}} or {{\"control\": ...}}")]
     BadEvent(#[source] serde_json::Error),
     #[error("unrecognised event: an S3 event with no records")]
     NoRecords,
@@ -54,6 +58,12 @@ pub enum LinkError {
     NotSharded(String),
     #[error("shard {shard} could not be rolled into job {job_id}: {attempts} conditional writes lost to other shards")]
     RollUpContended { job_id: String, shard: String, attempts: usize },
+    #[error("the job's rate bucket")]
+    Rate(#[source] QuotaError),
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+    #[error("the control of job {job_id} kept changing under {attempts} conditional writes")]
+    ControlContended { job_id: String, attempts: usize },
 }
 
 impl LinkError {
@@ -71,6 +81,9 @@ impl LinkError {
             LinkError::LeaseHeld { .. } => "LinkHeldElsewhere",
             LinkError::NotSharded(_) => "NotSharded",
             LinkError::RollUpContended { .. } => "RollUpContended",
+            LinkError::Rate(_) => "RateBucketUnavailable",
+            LinkError::Schedule(_) => "SchedulerUnavailable",
+            LinkError::ControlContended { .. } => "ControlContended",
         }
     }
 }
@@ -107,6 +120,10 @@ pub enum LinkOutcome {
     Finished(JobStatus),
     /// The job ended at its creation (file changed, malformed, too big).
     EndedBeforeSending { status: JobStatus, reason: String },
+    /// The job waits for its `send_at`.
+    Scheduled { at_ms: i64 },
+    /// The control said pause: the link let go at its checkpoint.
+    Paused { by: String },
     /// A shard finished; the job waits for the others.
     ShardWaiting { status: JobStatus, finished: u32, of: u32 },
     /// A shard finished last and finished its job.
@@ -129,6 +146,11 @@ impl fmt::Display for LinkOutcome {
             LinkOutcome::HandedOff { next } => write!(f, "handed off to link {next}"),
             LinkOutcome::Finished(status) => f.write_str(status.as_str()),
             LinkOutcome::EndedBeforeSending { status, reason } => write!(f, "{}: {reason}", status.as_str()),
+            LinkOutcome::Scheduled { at_ms } => match chrono::DateTime::from_timestamp_millis(*at_ms) {
+                Some(at) => write!(f, "scheduled for {}", at.to_rfc3339()),
+                None => write!(f, "scheduled for {at_ms} ms after the epoch"),
+            },
+            LinkOutcome::Paused { by } => write!(f, "paused by {by}"),
             LinkOutcome::ShardWaiting { status, finished, of } => {
                 write!(f, "shard {}: {finished} of {of} shards finished", status.as_str())
             }

@@ -7,6 +7,8 @@ use shared::devices::DynamoDevices;
 use shared::invoke::LambdaInvoker;
 use shared::jobs::DynamoJobs;
 use shared::objects::S3Objects;
+use shared::quota::DynamoQuotaBuckets;
+use shared::schedules::EventBridgeSchedules;
 
 use send_batch::deps::Deps;
 use send_batch::handler::handle;
@@ -28,6 +30,9 @@ async fn main() -> anyhow::Result<()> {
         jobs: DynamoJobs::new(shared::aws::dynamodb(&aws), &settings.jobs_table),
         push: send_batch::providers::build(&aws, &settings).await?,
         invoker: LambdaInvoker::new(shared::aws::lambda(&aws)),
+        schedules: (settings.scheduler.clone())
+            .map(|target| EventBridgeSchedules::new(shared::aws::scheduler(&aws), target)),
+        rates: DynamoQuotaBuckets::new(shared::aws::dynamodb(&aws), &settings.jobs_table),
         settings,
     };
     let deps = &deps;

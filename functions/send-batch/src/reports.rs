@@ -12,7 +12,7 @@ use serde_json::Value;
 use shared::clock::now_ms;
 use shared::jobs::JobRecord;
 use shared::objects::{ObjectError, ObjectList, ObjectRead, ObjectWrite};
-use shared::report::{Summary, failed_key, failed_parts_prefix, summary_key};
+use shared::report::{Stopped, Summary, failed_key, failed_parts_prefix, summary_key};
 
 use crate::deps::Ports;
 
@@ -107,6 +107,14 @@ pub fn summary(record: &JobRecord, failed_report: Option<String>) -> Summary {
         sends_per_second: if record.busy_ms > 0 { attempted as f64 * 1000.0 / record.busy_ms as f64 } else { 0.0 },
         shards: record.shards.as_ref().map(|s| s.count()),
         failed_report,
+        total_entries: record.total_entries,
+        stopped: record.stop.as_ref().map(|stop| Stopped {
+            by: stop.by.clone(),
+            reason: stop.reason.clone(),
+            at: rfc3339(stop.at_ms),
+            offset: stop.offset,
+            users_not_sent: record.total_entries.map(|total| total.saturating_sub(record.counters.entries)),
+        }),
     }
 }
 

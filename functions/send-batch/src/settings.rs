@@ -7,6 +7,7 @@ use shared::config::{ConfigError, EnvReader, SecretSource};
 use shared::push::apns;
 use shared::push::fcm;
 use shared::push::retry::RetryPolicy;
+use shared::schedules::ScheduleTarget;
 use shared::shards::ShardPolicy;
 
 #[derive(Debug, Clone)]
@@ -47,6 +48,8 @@ pub struct Settings {
     pub shards: ShardPolicy,
     pub fcm_shared: Option<SharedQuotaSettings>,
     pub apns_shared: Option<SharedQuotaSettings>,
+    /// EventBridge Scheduler for `send_at`; without it such files fail.
+    pub scheduler: Option<ScheduleTarget>,
 }
 
 impl Settings {
@@ -90,6 +93,11 @@ impl Settings {
             shards: Self::shards(env, fcm_shared),
             fcm_shared,
             apns_shared: SharedQuotaSettings::from_env(env, "APNS"),
+            scheduler: env.optional_string("SCHEDULER_ROLE_ARN").map(|role_arn| ScheduleTarget {
+                group: env.string_or("SCHEDULE_GROUP", "default"),
+                role_arn,
+                dead_letter_arn: env.optional_string("SCHEDULE_DEAD_LETTER_ARN"),
+            }),
         }
     }
 

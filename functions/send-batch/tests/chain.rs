@@ -135,7 +135,7 @@ async fn overwriting_the_file_mid_job_aborts_it() {
 }
 
 #[tokio::test]
-async fn malformed_json_fails_the_job_after_sending_what_came_before() {
+async fn malformed_json_fails_the_job_before_anything_is_sent() {
     let d = deps(100, 8, None);
     let mut body = jsonl_file(30);
     let bad_at = body.len() + 1;
@@ -149,7 +149,9 @@ async fn malformed_json_fails_the_job_after_sending_what_came_before() {
     let reason = s.reason.unwrap();
     assert!(reason.contains("line 32"), "{reason}");
     assert!(reason.contains(&format!("byte {}", bad_at + 20)), "{reason} (entry at {bad_at})");
-    assert_eq!(s.counters.entries, 30);
+    assert!(reason.contains("nothing was sent"), "{reason}");
+    assert_eq!(s.counters.entries, 0, "the pre-flight check read the whole file first");
+    assert!(d.push.delivered.lock().unwrap().is_empty());
     s.counters.check_identities().unwrap();
 }
 

@@ -53,7 +53,15 @@ impl PushSend for RecordingPush {
     async fn renew(&self, _: Platform) {}
 }
 
-type TestDeps = Deps<MemoryObjects, MemoryDevices, MemoryJobs, RecordingPush, RecordingInvoker>;
+type TestDeps = Deps<
+    MemoryObjects,
+    MemoryDevices,
+    MemoryJobs,
+    RecordingPush,
+    RecordingInvoker,
+    shared::schedules::MemorySchedules,
+    shared::quota::MemoryQuotaBuckets,
+>;
 
 fn settings() -> Settings {
     // No time at all: every link hands on after one batch, so each job
@@ -89,6 +97,8 @@ fn deps() -> TestDeps {
         jobs: MemoryJobs::default(),
         push: RecordingPush::default(),
         invoker: RecordingInvoker::default(),
+        schedules: Default::default(),
+        rates: Default::default(),
         settings: settings(),
     }
 }
@@ -172,7 +182,7 @@ fn reason(s: &Summary) -> &str {
 // ---------------------------------------------------------------- truncation
 
 #[tokio::test]
-async fn a_truncated_jsonl_file_sends_the_entries_before_the_cut() {
+async fn a_truncated_jsonl_file_sends_nothing_and_names_the_cut() {
     let d = deps();
     let full = jsonl_lines(0..40);
     let line_22 = full.match_indices('\n').nth(20).unwrap().0 + 1; // user u-20, line 22
@@ -181,9 +191,28 @@ async fn a_truncated_jsonl_file_sends_the_entries_before_the_cut() {
     assert_eq!(s.status, "failed");
     assert!(reason(&s).contains("(line 22)") && reason(&s).contains("EOF while parsing"), "{}", reason(&s));
     assert!(reason(&s).contains(&format!("byte {}", cut - 1)), "{}", reason(&s));
-    assert_eq!(s.counters.entries, 20);
-    assert_eq!(s.counters.total_devices().delivered, devices_of(0..20));
-    assert_sent_once(&d, &s);
+    assert_nothing_sent(&d, &s);
+}
+
+#[tokio::test]
+async fn expected_users_catches_a_file_cut_at_a_line_end() {
+    let d = deps();
+    let mut h = header();
+    h["expected_users"] = json!(40);
+    let full = jsonl_lines(0..40).replacen(&header().to_string(), &h.to_string(), 1);
+    let cut = full.match_indices('\n').nth(20).unwrap().0 + 1;
+    let s = run(&d, "batches/cut-expected.jsonl", full[..cut].to_owned()).await;
+    assert_eq!(s.status, "failed");
+    assert!(reason(&s).contains("`expected_users` is 40 but the file has 20 entries"), "{}", reason(&s));
+    assert_nothing_sent(&d, &s);
+    let whole = run(&d, "batches/whole-expected.jsonl", full).await;
+    assert_eq!((whole.status.as_str(), whole.total_entries), ("done", Some(40)));
+}
+
+fn assert_nothing_sent(d: &TestDeps, s: &Summary) {
+    assert!(reason(s).contains("nothing was sent"), "{}", reason(s));
+    assert_eq!(s.counters.entries, 0, "the pre-flight check read the whole file before the first push");
+    assert!(d.push.sends.lock().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -259,33 +288,30 @@ async fn a_10_mb_entry_whose_vars_are_unused_is_sent() {
 }
 
 #[tokio::test]
-async fn an_entry_over_16_mib_stops_the_job_after_the_entries_before_it() {
+async fn an_entry_over_16_mib_fails_the_job_before_anything_is_sent() {
     let d = deps();
     let big = json!({"user_id": "u-99", "vars": {"name": "x".repeat(DEFAULT_MAX_ENTRY_BYTES)}}).to_string();
     let (body, offset) = with_entry_at(&jsonl_lines(0..30), 12, &big);
     let s = run(&d, "batches/huge.jsonl", body).await;
     assert_eq!(s.status, "failed");
     assert!(reason(&s).contains(&format!("entry at byte {offset} (line 12) is larger than")), "{}", reason(&s));
-    assert_eq!(s.counters.entries, 10);
-    assert_eq!(s.counters.total_devices().delivered, devices_of(0..10));
-    assert_sent_once(&d, &s);
+    assert_nothing_sent(&d, &s);
 }
 
 // ------------------------------------------------------------------- nesting
 
 #[tokio::test]
-async fn deep_nesting_stops_the_job_after_the_entries_before_it() {
+async fn deep_nesting_fails_the_job_before_anything_is_sent() {
     let d = deps();
     let deep = format!(r#"{{"user_id":"u-99","vars":{{"a":{}{}}}}}"#, "[".repeat(500), "]".repeat(500));
     let (body, offset) = with_entry_at(&jsonl_lines(0..30), 17, &deep);
     let s = run(&d, "batches/deep.jsonl", body).await;
     assert_eq!(s.status, "failed");
     assert!(reason(&s).contains("(line 17)") && reason(&s).contains("recursion limit"), "{}", reason(&s));
-    let at: u64 = reason(&s)["malformed JSON at byte ".len()..].split(' ').next().unwrap().parse().unwrap();
+    let at: u64 =
+        reason(&s).split("malformed JSON at byte ").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
     assert!(at > offset as u64 && at < (offset + deep.len()) as u64, "{}", reason(&s));
-    assert_eq!(s.counters.entries, 15);
-    assert_eq!(s.counters.total_devices().delivered, devices_of(0..15));
-    assert_sent_once(&d, &s);
+    assert_nothing_sent(&d, &s);
 }
 
 // --------------------------------------------------------------- non-UTF-8
@@ -300,9 +326,7 @@ async fn non_utf8_bytes_stop_the_job_at_that_byte() {
     let s = run(&d, "batches/latin1.jsonl", body).await;
     assert_eq!(s.status, "failed");
     assert!(reason(&s).contains(&format!("byte {bad} (line 9)")), "{}", reason(&s));
-    assert_eq!(s.counters.entries, 7);
-    assert_eq!(s.counters.total_devices().delivered, devices_of(0..7));
-    assert_sent_once(&d, &s);
+    assert_nothing_sent(&d, &s);
 }
 
 // ------------------------------------------------------------ BOM, CRLF, keys

@@ -101,12 +101,7 @@ mod tests {
             requester: "req@example.com".into(),
             created_at: 0,
             expires_at: 1_000,
-            header: Header {
-                campaign: "approval-r1".into(),
-                variant: None,
-                category: None,
-                notification: Notification { body: Some("hi".into()), ..Notification::default() },
-            },
+            header: Header::new("approval-r1", Notification { body: Some("hi".into()), ..Notification::default() }),
             audience: AudienceSource::S3 { key: "requests/r1/audience.jsonl".into(), etag: "e".into() },
             encoding: Encoding::Jsonl,
             users_start: 10,

@@ -2,11 +2,15 @@
 
 mod header;
 mod model;
+mod preflight;
 mod reader;
 mod scan;
 
 pub use header::{Layout, discover};
-pub use model::{Device, Header, InvalidReason, Notification, Platform, Priority, UserEntry, entry_from_value};
+pub use model::{
+    Canary, CanaryThen, Device, Header, InvalidReason, Notification, Platform, Priority, UserEntry, entry_from_value,
+};
+pub use preflight::{FileCheck, PreflightError, preflight};
 pub use reader::{DEFAULT_MAX_ENTRY_BYTES, Encoding, EntryReader, RawItem, ReadError};
 
 /// Counts of a whole file, as `pushbatch validate` and the approval form need.

@@ -12,6 +12,72 @@ pub struct Header {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub category: Option<String>,
     pub notification: Notification,
+    /// When to start, RFC 3339: the job waits, visible as `scheduled`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_at: Option<String>,
+    /// Users per second across the job's links and shards (default: no cap).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_per_second: Option<f64>,
+    /// Send a few users first, check the failure rate, then go on or stop.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<Canary>,
+    /// Entries the file must hold: catches a file cut cleanly at a line end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_users: Option<u64>,
+}
+
+/// `canary`: the first users, then a check of the failure and prune rates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Canary {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub users: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent: Option<f64>,
+    /// Above this share of failed (or of pruned) devices, the job stops.
+    pub max_failure_rate: f64,
+    #[serde(default)]
+    pub then: CanaryThen,
+}
+
+/// What a job does after a canary that passed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CanaryThen {
+    #[default]
+    Continue,
+    /// Pause for a person to look and resume.
+    Pause,
+}
+
+impl Canary {
+    /// How many users the canary sends, given the file's entry count.
+    pub fn users_of(&self, total_entries: u64) -> u64 {
+        match (self.users, self.percent) {
+            (Some(n), _) => n,
+            (None, Some(p)) => ((total_entries as f64 * p / 100.0).ceil() as u64).max(1),
+            (None, None) => 0,
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        match (self.users, self.percent) {
+            (Some(_), Some(_)) => return Err("`canary` takes `users` or `percent`, not both".into()),
+            (None, None) => return Err("`canary` needs `users` or `percent`".into()),
+            (Some(0), None) => return Err("`canary.users` must be at least 1".into()),
+            (None, Some(p)) if !(p > 0.0 && p <= 100.0) => {
+                return Err(format!("`canary.percent` must be above 0 and at most 100, got {p}"));
+            }
+            _ => {}
+        }
+        if !(0.0..=1.0).contains(&self.max_failure_rate) {
+            return Err(format!(
+                "`canary.max_failure_rate` is a fraction between 0 and 1, got {}",
+                self.max_failure_rate
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +115,20 @@ pub struct Notification {
 }
 
 impl Header {
+    /// A header with only what every file must have; the rest unset.
+    pub fn new(campaign: impl Into<String>, notification: Notification) -> Self {
+        Header {
+            campaign: campaign.into(),
+            variant: None,
+            category: None,
+            notification,
+            send_at: None,
+            rate_per_second: None,
+            canary: None,
+            expected_users: None,
+        }
+    }
+
     /// Checks what serde cannot: the fields the contract requires to be useful.
     pub fn validate(&self) -> Result<(), String> {
         if self.campaign.trim().is_empty() {
@@ -58,7 +138,25 @@ impl Header {
         if !has(&self.notification.title) && !has(&self.notification.body) {
             return Err("`notification` needs a `title` or a `body`".into());
         }
+        self.send_at_ms()?;
+        if let Some(rate) = self.rate_per_second
+            && !(rate.is_finite() && rate > 0.0)
+        {
+            return Err(format!("`rate_per_second` must be a number above 0, got {rate}"));
+        }
+        if let Some(canary) = &self.canary {
+            canary.validate()?;
+        }
         Ok(())
+    }
+
+    /// `send_at` as epoch milliseconds.
+    pub fn send_at_ms(&self) -> Result<Option<i64>, String> {
+        let Some(text) = &self.send_at else { return Ok(None) };
+        let at = chrono::DateTime::parse_from_rfc3339(text).map_err(|e| {
+            format!("`send_at` must be an RFC 3339 time such as 2026-12-01T09:00:00Z, got {text:?} ({e})")
+        })?;
+        Ok(Some(at.timestamp_millis()))
     }
 }
 

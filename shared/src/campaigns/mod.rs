@@ -128,19 +128,19 @@ impl Campaign {
         // The app reports opens with these, so results can be joined.
         data.insert("campaign".into(), Value::String(self.id.into()));
         data.insert("variant".into(), Value::String(variant.name.into()));
+        let notification = Notification {
+            title: Some(variant.title.into()),
+            body: Some(variant.body.into()),
+            data,
+            collapse_key: Some(self.id.into()),
+            // A day-N nudge that arrives a day late is wrong.
+            ttl_seconds: Some(12 * 3600),
+            ..Notification::default()
+        };
         Header {
-            campaign: self.id.into(),
             variant: Some(variant.name.into()),
             category: Some(self.category.into()),
-            notification: Notification {
-                title: Some(variant.title.into()),
-                body: Some(variant.body.into()),
-                data,
-                collapse_key: Some(self.id.into()),
-                // A day-N nudge that arrives a day late is wrong.
-                ttl_seconds: Some(12 * 3600),
-                ..Notification::default()
-            },
+            ..Header::new(self.id, notification)
         }
     }
 

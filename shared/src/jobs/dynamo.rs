@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use super::ports::{JobError, JobRead, JobWrite, JobsByObject};
+use super::ports::{JobError, JobRead, JobWrite, JobsByObject, LiveJobs};
 use super::record::{JobRecord, JobStatus, object_id};
-use crate::dynamo::{DynamoError, Item, condition_failed, n, required_number, s, text};
+use crate::dynamo::{DynamoError, Item, condition_failed, n, number, required_number, s, text};
 
 pub struct DynamoJobs {
     client: aws_sdk_dynamodb::Client,
@@ -15,6 +15,14 @@ pub struct DynamoJobs {
 impl DynamoJobs {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
+    }
+
+    pub(super) fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+
+    pub(super) fn table(&self) -> &str {
+        &self.table
     }
 }
 
@@ -41,9 +49,22 @@ pub fn to_item(r: &JobRecord) -> Result<Item, JobError> {
         ("updated_at_ms".to_owned(), n(r.updated_at_ms)),
     ]);
     // Shards stay out of the by_object index: finding a file's job finds
-    // the job, not its parts.
+    // the job, not its parts. Likewise the live_jobs index: it holds jobs
+    // while they are not finished, and loses them when they are.
     if r.shard.is_none() {
         item.insert("object".into(), s(object_id(&r.bucket, &r.key, &r.etag)));
+        if !r.status.is_terminal() {
+            item.insert(crate::schema::JOBS_LIVE.partition_key.into(), s(r.status.as_str()));
+        }
+    }
+    if let Some(total) = r.total_entries {
+        item.insert("total_entries".into(), n(total));
+    }
+    if let Some(at) = r.send_at_ms {
+        item.insert("send_at_ms".into(), n(at));
+    }
+    if let Some(stop) = &r.stop {
+        item.insert("stop".into(), s(json(r, stop)?));
     }
     if let Some(shards) = &r.shards {
         item.insert("shards".into(), s(json(r, shards)?));
@@ -102,6 +123,9 @@ pub fn from_item(item: &Item) -> Result<JobRecord, JobError> {
         reason: string("reason"),
         shards: typed(parsed("shards")?).map_err(|e| corrupt(format!("shards: {e}")))?,
         shard: typed(parsed("shard")?).map_err(|e| corrupt(format!("shard: {e}")))?,
+        total_entries: number(item, "total_entries").map_err(corrupt)?,
+        send_at_ms: number(item, "send_at_ms").map_err(corrupt)?,
+        stop: typed(parsed("stop")?).map_err(|e| corrupt(format!("stop: {e}")))?,
     })
 }
 
@@ -146,6 +170,32 @@ impl DynamoJobs {
             }
             Err(e) => Err(DynamoError::new("PutItem", &self.table, e).into()),
         }
+    }
+}
+
+impl LiveJobs for DynamoJobs {
+    async fn live_jobs(&self) -> Result<Vec<JobRecord>, JobError> {
+        let index = crate::schema::JOBS_LIVE;
+        let mut jobs = Vec::new();
+        for state in [JobStatus::Running, JobStatus::Scheduled] {
+            let mut pages = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index.name)
+                .key_condition_expression("#l = :l")
+                .expression_attribute_names("#l", index.partition_key)
+                .expression_attribute_values(":l", s(state.as_str()))
+                .into_paginator()
+                .items()
+                .send();
+            while let Some(item) = pages.next().await {
+                let item = item.map_err(|e| DynamoError::new("Query", &self.table, e))?;
+                jobs.push(from_item(&item)?);
+            }
+        }
+        jobs.sort_by_key(|j| std::cmp::Reverse(j.started_at_ms));
+        Ok(jobs)
     }
 }
 

@@ -3,12 +3,14 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::ports::{JobError, JobRead, JobWrite, JobsByObject};
+use super::control::{Control, ControlRead, ControlWrite};
+use super::ports::{JobError, JobRead, JobWrite, JobsByObject, LiveJobs};
 use super::record::{JobRecord, object_id};
 
 #[derive(Default)]
 pub struct MemoryJobs {
     pub records: Mutex<HashMap<String, JobRecord>>,
+    pub controls: Mutex<HashMap<String, Control>>,
 }
 
 impl MemoryJobs {
@@ -42,6 +44,33 @@ impl JobWrite for MemoryJobs {
             }
             _ => Ok(false),
         }
+    }
+}
+
+impl ControlRead for MemoryJobs {
+    async fn control(&self, job_id: &str) -> Result<Option<Control>, JobError> {
+        Ok(self.controls.lock().unwrap_or_else(|p| p.into_inner()).get(job_id).cloned())
+    }
+}
+
+impl ControlWrite for MemoryJobs {
+    async fn put_control(&self, control: &Control, expected: u64) -> Result<bool, JobError> {
+        let mut controls = self.controls.lock().unwrap_or_else(|p| p.into_inner());
+        let stored = controls.get(&control.job_id).map_or(0, |c| c.version);
+        if stored != expected {
+            return Ok(false);
+        }
+        controls.insert(control.job_id.clone(), control.clone());
+        Ok(true)
+    }
+}
+
+impl LiveJobs for MemoryJobs {
+    async fn live_jobs(&self) -> Result<Vec<JobRecord>, JobError> {
+        let mut jobs: Vec<JobRecord> =
+            self.records().values().filter(|r| r.shard.is_none() && !r.status.is_terminal()).cloned().collect();
+        jobs.sort_by_key(|j| std::cmp::Reverse(j.started_at_ms));
+        Ok(jobs)
     }
 }
 

@@ -4,15 +4,18 @@
 //! Every write is conditional on the record's `version`, so two invocations
 //! can never both believe they own the same segment of a file.
 
+mod control;
+mod control_dynamo;
 mod dynamo;
 mod memory;
 mod ports;
 mod record;
 
+pub use control::{Control, ControlRead, ControlState, ControlWrite, control_id};
 pub use dynamo::{DynamoJobs, from_item, to_item};
 pub use memory::MemoryJobs;
-pub use ports::{JobError, JobRead, JobWrite, JobsByObject};
-pub use record::{FinishedShard, JobRecord, JobStatus, ShardOf, ShardSet, object_id, shard_id};
+pub use ports::{JobError, JobRead, JobWrite, JobsByObject, LiveJobs};
+pub use record::{FinishedShard, JobRecord, JobStatus, ShardOf, ShardSet, StopNote, object_id, shard_id};
 
 #[cfg(test)]
 pub(crate) use record::tests::sample;

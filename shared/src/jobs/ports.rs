@@ -30,6 +30,12 @@ pub trait JobWrite: Send + Sync {
     fn replace(&self, record: &JobRecord, expected: u64) -> impl Future<Output = Result<bool, JobError>> + Send;
 }
 
+/// The jobs that are not finished (running, paused or scheduled), newest
+/// first: `pushbatch jobs`. Shards are parts of their job, not jobs.
+pub trait LiveJobs: Send + Sync {
+    fn live_jobs(&self) -> impl Future<Output = Result<Vec<JobRecord>, JobError>> + Send;
+}
+
 /// Finding the jobs of a file (the `by_object` index): how `pushbatch send`
 /// and the approval status page follow the job of a file they wrote.
 pub trait JobsByObject: Send + Sync {

@@ -9,36 +9,44 @@ use crate::counters::Counters;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {
+    /// Created with a `send_at` in the future: waits for its schedule.
+    Scheduled,
     Running,
     Done,
     /// The file changed mid-job (412 on If-Match).
     Aborted,
     /// The file or its notification is unusable (malformed JSON, too big).
     Failed,
+    /// An operator, or the job's own canary, stopped it (see `stop`).
+    Stopped,
 }
 
 impl JobStatus {
     pub fn as_str(self) -> &'static str {
         match self {
+            JobStatus::Scheduled => "scheduled",
             JobStatus::Running => "running",
             JobStatus::Done => "done",
             JobStatus::Aborted => "aborted",
             JobStatus::Failed => "failed",
+            JobStatus::Stopped => "stopped",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
+            "scheduled" => JobStatus::Scheduled,
             "running" => JobStatus::Running,
             "done" => JobStatus::Done,
             "aborted" => JobStatus::Aborted,
             "failed" => JobStatus::Failed,
+            "stopped" => JobStatus::Stopped,
             _ => return None,
         })
     }
 
     pub fn is_terminal(self) -> bool {
-        self != JobStatus::Running
+        !matches!(self, JobStatus::Scheduled | JobStatus::Running)
     }
 }
 
@@ -75,6 +83,26 @@ pub struct JobRecord {
     /// On a shard's record: its job and its byte range.
     #[serde(default)]
     pub shard: Option<ShardOf>,
+    /// Entries in the whole file, counted by the pre-flight check before the
+    /// first push (absent on records written before it existed).
+    #[serde(default)]
+    pub total_entries: Option<u64>,
+    /// When a `send_at` schedules the job: the epoch ms it may start.
+    #[serde(default)]
+    pub send_at_ms: Option<i64>,
+    /// How a stopped job (or shard) was stopped.
+    #[serde(default)]
+    pub stop: Option<StopNote>,
+}
+
+/// Who stopped a job, why, and where it was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopNote {
+    pub by: String,
+    pub reason: Option<String>,
+    pub at_ms: i64,
+    /// The byte offset of the first entry that was not sent.
+    pub offset: u64,
 }
 
 impl JobRecord {
@@ -102,6 +130,9 @@ impl JobRecord {
             reason: None,
             shards: None,
             shard: None,
+            total_entries: None,
+            send_at_ms: None,
+            stop: None,
         }
     }
 
@@ -156,10 +187,13 @@ impl ShardSet {
     }
 
     /// The job's status once every shard has finished: done only if every
-    /// shard is; a changed file outranks a malformed one.
+    /// shard is; a changed file outranks a stop, which outranks a malformed
+    /// line (the operator's word is what the job did).
     pub fn outcome(&self) -> (JobStatus, Option<String>) {
         let status = if self.finished.iter().any(|f| f.status == JobStatus::Aborted) {
             JobStatus::Aborted
+        } else if self.finished.iter().any(|f| f.status == JobStatus::Stopped) {
+            JobStatus::Stopped
         } else if self.finished.iter().any(|f| f.status == JobStatus::Failed) {
             JobStatus::Failed
         } else {

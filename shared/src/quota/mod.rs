@@ -10,8 +10,10 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use rand::RngExt;
 
+mod buckets;
 mod dynamo;
 
+pub use buckets::{DynamoQuotaBuckets, MemoryQuotaBuckets, QuotaBuckets};
 pub use dynamo::{CallCounts, DynamoQuota};
 
 /// What one take from the bucket got.

@@ -20,8 +20,10 @@ use shared::objects::MemoryObjects;
 use shared::push::Outcome;
 use shared::push::PushSend;
 use shared::push::retry::RetryPolicy;
+use shared::quota::MemoryQuotaBuckets;
 use shared::render::{ApnsHeaders, Payloads};
 use shared::report::Summary;
+use shared::schedules::{MemorySchedules, ScheduleTarget};
 use shared::shards::ShardPolicy;
 
 pub const BUCKET: &str = "bucket";
@@ -50,7 +52,8 @@ impl PushSend for FakePush {
     async fn renew(&self, _: Platform) {}
 }
 
-pub type TestDeps = Deps<MemoryObjects, MemoryDevices, MemoryJobs, FakePush, RecordingInvoker>;
+pub type TestDeps =
+    Deps<MemoryObjects, MemoryDevices, MemoryJobs, FakePush, RecordingInvoker, MemorySchedules, MemoryQuotaBuckets>;
 
 pub fn settings(batch_size: usize, max_run: Option<f64>) -> Settings {
     Settings {
@@ -77,6 +80,11 @@ pub fn settings(batch_size: usize, max_run: Option<f64>) -> Settings {
         shards: ShardPolicy::SINGLE_CHAIN,
         fcm_shared: None,
         apns_shared: None,
+        scheduler: Some(ScheduleTarget {
+            group: "default".into(),
+            role_arn: "arn:aws:iam::000000000000:role/scheduler".into(),
+            dead_letter_arn: None,
+        }),
     }
 }
 
@@ -111,6 +119,8 @@ pub fn deps(n: usize, batch_size: usize, max_run: Option<f64>) -> TestDeps {
         jobs: MemoryJobs::default(),
         push: FakePush::default(),
         invoker: RecordingInvoker::default(),
+        schedules: MemorySchedules::default(),
+        rates: MemoryQuotaBuckets::default(),
         settings: settings(batch_size, max_run),
     }
 }
