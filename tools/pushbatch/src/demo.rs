@@ -120,7 +120,7 @@ pub async fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     let mut config = StackConfig::new(&root, &state_dir);
     config.port_base = args.port_base;
     config.fn_env.set("MAX_RUN_SECONDS", args.max_run_seconds.to_string());
-    config.cargo_target_dir = std::env::var_os("CARGO_TARGET_DIR").map(Into::into);
+    config.cargo_target_dir = crate::local::default_target_dir();
     // A file saved mid-demo must not restart the functions under a running
     // job: watch would kill the links in flight.
     config.ignore_changes = true;

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, anyhow, bail};
 use aws_sdk_s3::primitives::ByteStream;
 use clap::Args;
-use shared::jobs::{DynamoJobs, JobRead, JobRecord, JobsByObject};
+use shared::clock::now_ms;
+use shared::jobs::{ControlRead, DynamoJobs, JobRead, JobRecord, JobsByObject};
 use shared::report::Summary;
 use shared::schema::{BUCKET_ENV, DEFAULT_LOCAL_BUCKET, JOBS};
 use shared::shards::shard_records;
@@ -51,6 +52,7 @@ pub struct Jobs {
     pub s3: aws_sdk_s3::Client,
     pub jobs: DynamoJobs,
     pub bucket: String,
+    env: EnvMap,
 }
 
 impl Jobs {
@@ -60,6 +62,7 @@ impl Jobs {
             s3: aws_clients::s3(&sdk, env),
             jobs: DynamoJobs::new(aws_clients::dynamodb(&sdk, env), env.get_or(JOBS.env, JOBS.default_name)),
             bucket: env.get_or(BUCKET_ENV, DEFAULT_LOCAL_BUCKET).to_string(),
+            env: env.clone(),
         }
     }
 
@@ -112,7 +115,7 @@ impl Jobs {
                         self.bucket
                     )
                 }
-                None => {}
+                None => bar.set_message(crate::waiting::before_record(&self.env).await),
                 Some(r) => {
                     if r.status.is_terminal() {
                         bar.finish_and_clear();
@@ -135,8 +138,10 @@ impl Jobs {
                             }
                         }
                         None => {
+                            let control = self.jobs.control(&r.job_id).await?;
+                            let waiting = crate::waiting::for_record(&r, control.as_ref(), now_ms());
                             bar.set_position(r.offset);
-                            bar.set_message(progress_line(&r));
+                            bar.set_message(format!("{} · {waiting}", progress_line(&r)));
                         }
                     }
                 }
@@ -202,6 +207,11 @@ pub fn print_summary(s: &Summary) {
         s.busy_ms as f64 / 1000.0,
         s.invocations,
     );
+    if let Some(stop) = &s.stopped {
+        let why = stop.reason.as_ref().map(|r| format!(" ({r})")).unwrap_or_default();
+        let not_sent = stop.users_not_sent.map(|n| format!("; {n} users not sent")).unwrap_or_default();
+        println!("  stopped       by {}{why} at {}, at byte {}{not_sent}", stop.by, stop.at, stop.offset);
+    }
     if let Some(failed) = &s.failed_report {
         println!("  failures      s3://{}/{failed} (copy it into batches/ to re-drive)", s.bucket);
     }
@@ -253,10 +263,22 @@ pub async fn status(env: &EnvMap, args: StatusArgs) -> anyhow::Result<ExitCode> 
             print!("{}", status_text(&r, &shards));
         }
     } else if args.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
+        let control = jobs.jobs.control(&r.job_id).await?;
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({"job": r, "control": control}))?);
     } else {
-        println!("job {} running: {}", r.job_id, progress_line(&r));
-        println!("  file s3://{}/{} at byte {}, {} invocations so far", r.bucket, r.key, r.offset, r.invocations);
+        let control = jobs.jobs.control(&r.job_id).await?;
+        let state = crate::controls::state_of(&r, control.as_ref());
+        println!("job {} {state}: {}", r.job_id, progress_line(&r));
+        let of = r.total_entries.map(|t| format!(" of {t} entries")).unwrap_or_default();
+        println!(
+            "  file      s3://{}/{} at byte {}{of}, {} invocations so far",
+            r.bucket, r.key, r.offset, r.invocations
+        );
+        println!("  now       {}", crate::waiting::for_record(&r, control.as_ref(), now_ms()));
+        let header_rate = r.layout.as_ref().and_then(|l| l.header.rate_per_second);
+        if let Some(line) = crate::controls::control_line(control.as_ref(), header_rate) {
+            println!("  control   {line}");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -14,6 +14,7 @@
 pub mod aws_clients;
 pub mod campaign;
 pub mod context;
+pub mod controls;
 pub mod demo;
 pub mod env_file;
 pub mod jobs;
@@ -24,3 +25,4 @@ pub mod seed;
 pub mod shard_progress;
 pub mod table;
 pub mod validate;
+pub mod waiting;

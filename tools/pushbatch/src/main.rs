@@ -26,8 +26,12 @@ enum Command {
     Seed(SeedArgs),
     /// Upload a batch file to batches/, follow its job, print the summary
     Send(pushbatch::jobs::SendArgs),
-    /// Show a job's progress or its summary
+    /// Show a job's progress (and its control) or its summary
     Status(pushbatch::jobs::StatusArgs),
+    /// List the jobs that are running, paused or scheduled, newest first
+    Jobs(pushbatch::controls::JobsArgs),
+    #[command(flatten)]
+    Control(pushbatch::controls::ControlCommand),
     /// Scheduled campaigns: run a day, per-variant results
     #[command(subcommand)]
     Campaign(pushbatch::campaign::CampaignCommand),
@@ -58,6 +62,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Seed(args) => pushbatch::seed::cli::run(args, &ctx).await?,
             Command::Send(args) => pushbatch::jobs::send(&ctx.env()?, args).await?,
             Command::Status(args) => pushbatch::jobs::status(&ctx.env()?, args).await?,
+            Command::Jobs(args) => pushbatch::controls::list(&ctx.env()?, args).await?,
+            Command::Control(command) => pushbatch::controls::run(&ctx.env()?, command).await?,
             Command::Campaign(command) => pushbatch::campaign::dispatch(&ctx.env()?, command).await?,
             Command::Validate(args) => pushbatch::validate::run(args).await?,
             Command::Demo(args) => pushbatch::demo::run(args, &ctx).await?,

@@ -59,6 +59,15 @@ pub struct StackConfig {
     pub progress: bool,
 }
 
+/// The cargo target directory the stack builds in: `CARGO_TARGET_DIR`, else
+/// the one `scripts/test` and `scripts/demo` use, so that `pushbatch local up`
+/// by hand reuses their build instead of compiling every function from cold.
+pub fn default_target_dir() -> Option<PathBuf> {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache/pushbatch-target")))
+}
+
 impl StackConfig {
     pub fn new(root: impl Into<PathBuf>, state_dir: impl Into<PathBuf>) -> Self {
         Self {
@@ -69,7 +78,7 @@ impl StackConfig {
             parts: Part::ALL.to_vec(),
             fn_env: EnvMap::new(),
             ignore_changes: false,
-            cargo_target_dir: std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from),
+            cargo_target_dir: default_target_dir(),
             bin_dir: None,
             extra_args: BTreeMap::new(),
             progress: false,

@@ -81,6 +81,11 @@ pub fn render(config: &StackConfig, sandbox: Option<&SandboxReady>) -> EnvMap {
     env.set("PUSH_EXTRA_CA_FILE", path(ca));
     env.set("SANDBOX_URL", http_url(ports.sandbox_http()));
     env.set("EVENT_PLANE_URL", http_url(ports.plane()));
+    // EventBridge Scheduler for `send_at`: the event plane emulates it.
+    env.set("AWS_ENDPOINT_URL_SCHEDULER", http_url(ports.plane()));
+    env.set("SCHEDULER_ROLE_ARN", "arn:aws:iam::000000000000:role/pushbatch-local-scheduler");
+    env.set("SEND_BATCH_FUNCTION", "send-batch");
+    env.set(crate::waiting::STATE_DIR_ENV, path(config.state_dir.clone()));
     // Direct addresses, for tests and tools that must bypass the plane.
     env.set("MOTO_URL", http_url(ports.moto()));
     env.set("LAMBDA_WATCH_URL", http_url(ports.watch()));
