@@ -127,7 +127,7 @@ async fn devices_api_on_the_local_stack() -> anyhow::Result<()> {
     let updated_at = device["updated_at"].as_s().unwrap();
     assert!(updated_at.ends_with('Z') && updated_at.len() == "2026-11-24T04:00:00.000Z".len(), "{updated_at}");
     // send-batch's lookup sees it.
-    assert_eq!(api.lookup("u-1").await?, vec![Device { platform: Platform::Ios, token: ios.clone() }]);
+    assert_eq!(api.lookup("u-1").await?, vec![Device::new(Platform::Ios, ios.clone())]);
 
     // Registering again refreshes it: no duplicate.
     let (status, body) = api.invoke(&put).await?;
@@ -161,7 +161,7 @@ async fn devices_api_on_the_local_stack() -> anyhow::Result<()> {
     assert_eq!(status, 204);
     let (status, _) = api.invoke(&sample("devices-delete.json")).await?;
     assert_eq!(status, 204);
-    assert_eq!(api.lookup("u-1").await?, vec![Device { platform: Platform::Android, token: android(2) }]);
+    assert_eq!(api.lookup("u-1").await?, vec![Device::new(Platform::Android, android(2))]);
 
     // Registration leaves a user's settings alone.
     api.stack
@@ -196,7 +196,7 @@ async fn concurrent_writes_to_one_user_lose_nothing() -> anyhow::Result<()> {
     let stack = Stack::start(StackOptions::only(&[Part::Dynalite])).await?;
     let store = Arc::new(DynamoDevices::new(stack.dynamodb().await, stack.var("DEVICES_TABLE")?));
     let registration = |n: usize| Registration {
-        device: Device { platform: Platform::Android, token: android(n) },
+        device: Device::new(Platform::Android, android(n)),
         app: None,
         at: chrono::Utc::now(),
     };

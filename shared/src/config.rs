@@ -140,6 +140,14 @@ pub enum SecretSource {
 }
 
 impl SecretSource {
+    /// `file:/path` is a file (locally); anything else a Secrets Manager id.
+    pub fn parse(text: &str) -> Self {
+        match text.strip_prefix("file:") {
+            Some(path) => SecretSource::File(PathBuf::from(path)),
+            None => SecretSource::SecretsManager(text.to_owned()),
+        }
+    }
+
     /// Reads `<PREFIX>_FILE` or `<PREFIX>_SECRET_ARN`; exactly one must be set.
     pub fn from_env(env: &mut EnvReader<'_>, prefix: &str, what: &str) -> Option<Self> {
         let file = env.optional_path(&format!("{prefix}_FILE")).map(SecretSource::File);

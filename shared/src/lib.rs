@@ -2,6 +2,7 @@
 //! reader, push clients, ports (small traits) and their AWS adapters.
 
 pub mod approval;
+pub mod apps;
 pub mod aws;
 pub mod batch;
 pub mod campaigns;

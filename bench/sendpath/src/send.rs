@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
+use shared::apps::{ApnsEnvironment, Route};
 use shared::batch::{Device, EntryReader, Platform};
 use shared::push::Providers;
 use shared::push::apns::{ApnsClient, TokenSigner};
@@ -122,9 +123,9 @@ pub async fn run(args: &SendArgs) -> anyhow::Result<Report> {
             if let Some((device, payloads)) = queue.pop() {
                 let (providers, policy, renderer) = (&providers, &policy, &renderer);
                 pending.push(Box::pin(async move {
+                    let route = route_of(device.platform, renderer);
                     let (outcome, retries) =
-                        deliver(providers, policy, device.platform, &device.token, &payloads, renderer.apns_headers())
-                            .await;
+                        deliver(providers, policy, &route, &device.token, &payloads, renderer.apns_headers()).await;
                     (device.platform, outcome, retries)
                 }));
                 continue;
@@ -216,7 +217,18 @@ fn providers(args: &SendArgs) -> anyhow::Result<Providers> {
         None,
         rate,
     )?;
-    Ok(Providers { apns: Some(apns), fcm: Some(fcm) })
+    Ok(Providers { apns: Some(apns), fcm: Some(fcm), ..Providers::default() })
+}
+
+/// The one app of the benchmark: send-batch routes a device without an app
+/// the same way.
+fn route_of(platform: Platform, renderer: &Renderer) -> Route {
+    match platform {
+        Platform::Ios => {
+            Route::Apns { environment: ApnsEnvironment::Production, topic: renderer.apns_headers().wire.topic.clone() }
+        }
+        Platform::Android => Route::Fcm { project: None },
+    }
 }
 
 /// Opens every connection and fetches the OAuth token before the clock starts,
@@ -232,9 +244,10 @@ async fn warm_up(providers: &Providers, renderer: &Renderer) -> anyhow::Result<(
     for i in 0..conns {
         let (platform, token) = if i % 2 == 0 { (Platform::Ios, &ios) } else { (Platform::Android, &android) };
         let (payloads, policy) = (&payloads, &policy);
-        warm.push(
-            async move { deliver(providers, policy, platform, token, payloads, renderer.apns_headers()).await.0 },
-        );
+        warm.push(async move {
+            let route = route_of(platform, renderer);
+            deliver(providers, policy, &route, token, payloads, renderer.apns_headers()).await.0
+        });
     }
     while let Some(outcome) = warm.next().await {
         if let Final::Failed(reason) = outcome {

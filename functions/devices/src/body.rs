@@ -96,7 +96,7 @@ pub fn register_body(headers: &HeaderMap, body: &Body) -> Result<RegisterBody, A
     if let Some(unknown) = object.keys().next() {
         return Err(ApiError::UnknownField(unknown.clone()));
     }
-    Ok(RegisterBody { device: Device { platform, token }, app })
+    Ok(RegisterBody { device: Device { platform, token, app: app.clone() }, app })
 }
 
 fn platform(object: &mut Map<String, Value>) -> Result<Platform, ApiError> {
@@ -181,7 +181,7 @@ mod tests {
     #[test]
     fn ios_tokens_are_stored_lowercase() {
         let b = parse(json!({"platform": "ios", "token": IOS, "app": "com.example.app"})).unwrap();
-        assert_eq!(b.device, Device { platform: Platform::Ios, token: IOS.to_ascii_lowercase() });
+        assert_eq!(b.device, Device::new(Platform::Ios, IOS.to_ascii_lowercase()));
         assert_eq!(b.app.as_deref(), Some("com.example.app"));
     }
 

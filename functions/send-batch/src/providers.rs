@@ -3,6 +3,7 @@
 //! with every other sender (a bucket item in the jobs table).
 
 use shared::aws::{SdkConfig, SecretError, load_secret};
+use shared::config::SecretSource;
 use shared::push::apns::{ApnsClient, ApnsError, TokenSigner};
 use shared::push::fcm::{FcmClient, FcmError};
 use shared::push::h2::PoolOptions;
@@ -28,35 +29,48 @@ pub enum ProviderError {
 /// The configured providers; an unconfigured one is absent.
 pub async fn build(aws: &SdkConfig, settings: &Settings) -> Result<Providers, ProviderError> {
     let tls = client_config(settings.extra_ca.as_deref())?;
-    let apns = match &settings.apns {
-        Some(a) => {
-            let key = load_secret(aws, &a.key).await?;
+    let mut providers = Providers::default();
+    if let Some(a) = &settings.apns {
+        let key = load_secret(aws, &a.key).await?;
+        let options = pool(a.connections, a.max_in_flight, settings);
+        // One key serves every app of the team, on either endpoint; the
+        // shared rate (when set) covers both.
+        let apns = |endpoint: &str| -> Result<ApnsClient, ProviderError> {
             let signer = TokenSigner::new(&key, &a.key_id, &a.team_id)?;
-            let options = pool(a.connections, a.max_in_flight, settings);
-            let client = ApnsClient::new(&a.endpoint, tls.clone(), &options, signer)?;
-            Some(match shared_quota(aws, settings, settings.apns_shared, &format!("apns#{}", a.team_id)) {
+            let client = ApnsClient::new(endpoint, tls.clone(), &options, signer)?;
+            Ok(match shared_quota(aws, settings, settings.apns_shared, &format!("apns#{}", a.team_id)) {
                 Some(quota) => client.with_shared_quota(quota),
                 None => client,
             })
+        };
+        providers.apns = Some(apns(&a.endpoint)?);
+        if settings.apps.uses_apns_development() {
+            providers.apns_development = Some(apns(&a.development_endpoint)?);
         }
-        None => None,
-    };
-    let fcm = match &settings.fcm {
-        Some(f) => {
-            let account = String::from_utf8(load_secret(aws, &f.service_account).await?)
-                .map_err(ProviderError::AccountNotUtf8)?;
-            let options = pool(f.connections, f.max_in_flight, settings);
-            let project = f.project_id.as_deref();
-            let client = FcmClient::new(&f.endpoint, tls.clone(), &options, &account, project, f.rate_per_minute)?;
+    }
+    if let Some(f) = &settings.fcm {
+        let options = pool(f.connections, f.max_in_flight, settings);
+        let fcm = |account: &str, project: Option<&str>| -> Result<FcmClient, ProviderError> {
+            let client = FcmClient::new(&f.endpoint, tls.clone(), &options, account, project, f.rate_per_minute)?;
+            // FCM's quota is per project: each project's senders share their own.
             let name = format!("fcm#{}", project.unwrap_or("default"));
-            Some(match shared_quota(aws, settings, settings.fcm_shared, &name) {
+            Ok(match shared_quota(aws, settings, settings.fcm_shared, &name) {
                 Some(quota) => client.with_shared_quota(quota),
                 None => client,
             })
+        };
+        let account = secret_text(aws, &f.service_account).await?;
+        providers.fcm = Some(fcm(&account, f.project_id.as_deref())?);
+        for (project, key) in settings.apps.fcm_projects() {
+            let account = secret_text(aws, &key).await?;
+            providers.fcm_projects.insert(project.clone(), fcm(&account, Some(&project))?);
         }
-        None => None,
-    };
-    Ok(Providers { apns, fcm })
+    }
+    Ok(providers)
+}
+
+async fn secret_text(aws: &SdkConfig, source: &SecretSource) -> Result<String, ProviderError> {
+    String::from_utf8(load_secret(aws, source).await?).map_err(ProviderError::AccountNotUtf8)
 }
 
 fn pool(connections: usize, max_in_flight: usize, settings: &Settings) -> PoolOptions {

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use futures::stream::{self, StreamExt};
 use serde_json::{Map, Value, json};
+use shared::apps::{Apps, Route, UnknownApp};
 use shared::batch::{Device, RawItem, UserEntry};
 use shared::counters::Counters;
 use shared::devices::{DeviceError, DeviceLookup, DevicePrune};
@@ -86,17 +87,16 @@ pub async fn process<P: Ports>(
         settings.apns.as_ref().map_or(0, |a| a.max_in_flight) + settings.fcm.as_ref().map_or(0, |f| f.max_in_flight);
     let results: Vec<(Send<'_>, Final, u32)> = stream::iter(sends)
         .map(|send| async move {
+            // Each device goes as its own app: a device of an app this
+            // deployment does not know fails, named; it is never pruned.
+            let route = match route(&settings.apps, renderer, &send.device) {
+                Ok(route) => route,
+                Err(unknown) => return (send, Final::Failed(unknown.to_string()), 0),
+            };
             let (outcome, retries) = match renderer.for_user(&send.user.vars) {
                 Ok(payloads) => {
-                    deliver(
-                        ports.push(),
-                        &settings.retry,
-                        send.device.platform,
-                        &send.device.token,
-                        &payloads,
-                        renderer.apns_headers(),
-                    )
-                    .await
+                    let (push, policy, headers) = (ports.push(), &settings.retry, renderer.apns_headers());
+                    deliver(push, policy, &route, &send.device.token, &payloads, headers).await
                 }
                 Err(e) => (Final::Failed(e.to_string()), 0),
             };
@@ -142,6 +142,18 @@ pub async fn process<P: Ports>(
 
     let failed_lines = failed.into_values().map(|(user, devices)| failed_line(user, devices)).collect();
     Ok(BatchResult { counters, failed_lines })
+}
+
+/// Where a device's request goes. A device that names no app goes as the
+/// default app, with the file's own `apns.topic` when it sets one.
+fn route(apps: &Apps, renderer: &Renderer, device: &Device) -> Result<Route, UnknownApp> {
+    let app = apps.resolve(device)?;
+    Ok(match (&device.app, &app.route) {
+        (None, Route::Apns { environment, .. }) => {
+            Route::Apns { environment: *environment, topic: renderer.apns_headers().wire.topic.clone() }
+        }
+        (_, route) => route.clone(),
+    })
 }
 
 /// A user entry that re-drives exactly the devices that failed.

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use shared::apps::Apps;
 use shared::config::{ConfigError, EnvReader, SecretSource};
 use shared::push::apns;
 use shared::push::fcm;
@@ -13,6 +14,8 @@ use shared::shards::ShardPolicy;
 #[derive(Debug, Clone)]
 pub struct ApnsSettings {
     pub endpoint: String,
+    /// For apps whose `environment` is `development` (see `shared::apps`).
+    pub development_endpoint: String,
     pub key: SecretSource,
     pub key_id: String,
     pub team_id: String,
@@ -50,6 +53,8 @@ pub struct Settings {
     pub apns_shared: Option<SharedQuotaSettings>,
     /// EventBridge Scheduler for `send_at`; without it such files fail.
     pub scheduler: Option<ScheduleTarget>,
+    /// Every app a device may belong to, with its route (`APPS`).
+    pub apps: Apps,
 }
 
 impl Settings {
@@ -69,7 +74,9 @@ impl Settings {
             None => env.string_or("APNS_TOPIC", ""),
         };
         let fcm_shared = SharedQuotaSettings::from_env(env, "FCM");
+        let apps = Self::apps(env, &apns, &fcm, &default_topic);
         Self {
+            apps,
             devices_table: env.required_string(shared::schema::DEVICES.env, "the devices table"),
             jobs_table: env.required_string(shared::schema::JOBS.env, "the jobs table"),
             batch_size: env.bounded_or("BATCH_SIZE", 500, 1..=10_000),
@@ -101,6 +108,23 @@ impl Settings {
         }
     }
 
+    fn apps(
+        env: &mut EnvReader<'_>,
+        apns: &Option<ApnsSettings>,
+        fcm: &Option<FcmSettings>,
+        default_topic: &str,
+    ) -> Apps {
+        let topic = apns.as_ref().map(|_| default_topic);
+        let parsed = match env.optional_string("APPS") {
+            Some(json) => Apps::parse(&json, topic, fcm.as_ref().and_then(|f| f.project_id.as_deref())),
+            None => Apps::single(topic, fcm.is_some()),
+        };
+        parsed.unwrap_or_else(|problem| {
+            env.problem(problem);
+            Apps::default()
+        })
+    }
+
     fn shards(env: &mut EnvReader<'_>, fcm_shared: Option<SharedQuotaSettings>) -> ShardPolicy {
         ShardPolicy {
             min_bytes: env.bounded_or("SHARD_MIN_MB", 16u64, 0..=1_000_000) * 1024 * 1024,
@@ -125,6 +149,7 @@ impl Settings {
         let key = SecretSource::from_env(env, "APNS_KEY", "the APNs .p8 signing key");
         let settings = ApnsSettings {
             endpoint: env.string_or("APNS_ENDPOINT", apns::DEFAULT_ENDPOINT),
+            development_endpoint: env.string_or("APNS_DEVELOPMENT_ENDPOINT", apns::DEVELOPMENT_ENDPOINT),
             key: key.clone().unwrap_or(SecretSource::File(PathBuf::new())),
             key_id: env.required_string("APNS_KEY_ID", "the 10-character id of the APNs key"),
             team_id: env.required_string("APNS_TEAM_ID", "the Apple developer team id"),

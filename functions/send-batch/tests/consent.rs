@@ -40,7 +40,7 @@ async fn an_inline_device_file_respects_muted_categories_and_push_off() {
         // u-0 muted the file's category, u-1 turned pushes off, u-2 muted
         // another category, u-3 has no item: the file decides for u-2 and u-3.
         for (i, enabled, muted) in [(0, true, "news"), (1, false, ""), (2, true, "promo")] {
-            let stored = Device { platform: Platform::Ios, token: ios_token(100 + i, "") };
+            let stored = Device::new(Platform::Ios, ios_token(100 + i, ""));
             users.insert(
                 format!("u-{i}"),
                 UserDevices {
@@ -71,7 +71,7 @@ async fn a_redrive_after_the_user_opts_out_sends_them_nothing() {
     {
         let mut users = d.devices.users.lock().unwrap();
         for i in 0..3 {
-            let device = Device { platform: Platform::Ios, token: ios_token(i, "bad0") };
+            let device = Device::new(Platform::Ios, ios_token(i, "bad0"));
             users.insert(
                 format!("u-{i}"),
                 UserDevices { devices: vec![device], push_enabled: true, muted_categories: HashSet::new() },

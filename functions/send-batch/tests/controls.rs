@@ -188,7 +188,7 @@ async fn a_paused_then_resumed_sharded_job_delivers_every_device_exactly_once() 
 fn failing_third(n: usize) -> MemoryDevices {
     MemoryDevices::with((0..n).map(|i| {
         let prefix = if i % 3 == 0 { "bad0" } else { "" };
-        let devices = vec![Device { platform: Platform::Ios, token: ios_token(i, prefix) }];
+        let devices = vec![Device::new(Platform::Ios, ios_token(i, prefix))];
         (format!("u-{i}"), UserDevices { devices, push_enabled: true, muted_categories: HashSet::new() })
     }))
 }

@@ -18,6 +18,7 @@ use send_batch::deps::Deps;
 use send_batch::handler::handle;
 use send_batch::settings::Settings;
 use serde_json::{Value, json};
+use shared::apps::Route;
 use shared::batch::{DEFAULT_MAX_ENTRY_BYTES, Device, Platform};
 use shared::devices::{MemoryDevices, UserDevices};
 use shared::invoke::RecordingInvoker;
@@ -40,17 +41,17 @@ struct RecordingPush {
 }
 
 impl PushSend for RecordingPush {
-    async fn send(&self, platform: Platform, token: &str, payloads: &Payloads, _: &ApnsHeaders) -> Outcome {
-        let size = match platform {
-            Platform::Ios => payloads.apns.len(),
-            Platform::Android => payloads.fcm_body(token).len(),
+    async fn send(&self, route: &Route, token: &str, payloads: &Payloads, _: &ApnsHeaders) -> Outcome {
+        let size = match route {
+            Route::Apns { .. } => payloads.apns.len(),
+            Route::Fcm { .. } => payloads.fcm_body(token).len(),
         };
         let mut largest = self.largest_payload.lock().unwrap();
         *largest = (*largest).max(size);
         *self.sends.lock().unwrap().entry(token.to_owned()).or_default() += 1;
         Outcome::Delivered
     }
-    async fn renew(&self, _: Platform) {}
+    async fn renew(&self, _: &Route) {}
 }
 
 type TestDeps = Deps<
@@ -85,9 +86,9 @@ fn android_token(i: usize) -> String {
 /// Users u-0..USERS, each with one iOS device; every 4th also an Android one.
 fn deps() -> TestDeps {
     let users = (0..USERS).map(|i| {
-        let mut devices = vec![Device { platform: Platform::Ios, token: ios_token(i) }];
+        let mut devices = vec![Device::new(Platform::Ios, ios_token(i))];
         if i % 4 == 0 {
-            devices.push(Device { platform: Platform::Android, token: android_token(i) });
+            devices.push(Device::new(Platform::Android, android_token(i)));
         }
         (format!("u-{i}"), UserDevices { devices, push_enabled: true, muted_categories: HashSet::new() })
     });

@@ -208,6 +208,16 @@ impl Platform {
 pub struct Device {
     pub platform: Platform,
     pub token: String,
+    /// The app the token was issued to (bundle id or package name); None
+    /// sends it as the deployment's default app (see `crate::apps`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app: Option<String>,
+}
+
+impl Device {
+    pub fn new(platform: Platform, token: impl Into<String>) -> Self {
+        Device { platform, token: token.into(), app: None }
+    }
 }
 
 /// A valid user entry.
@@ -229,6 +239,7 @@ pub enum InvalidReason {
     UnknownPlatform(String),
     MalformedToken(Platform),
     BadVars,
+    BadApp,
 }
 
 impl InvalidReason {
@@ -239,6 +250,7 @@ impl InvalidReason {
             InvalidReason::UnknownPlatform(_) => "unknown_platform",
             InvalidReason::MalformedToken(_) => "malformed_token",
             InvalidReason::BadVars => "bad_vars",
+            InvalidReason::BadApp => "bad_app",
         }
     }
 }
@@ -251,6 +263,7 @@ impl std::fmt::Display for InvalidReason {
             InvalidReason::UnknownPlatform(p) => write!(f, "unknown platform {p:?}"),
             InvalidReason::MalformedToken(p) => write!(f, "malformed {} token", p.as_str()),
             InvalidReason::BadVars => f.write_str("`vars` must be an object"),
+            InvalidReason::BadApp => f.write_str("a device's `app` must be a bundle id or package name"),
         }
     }
 }
@@ -295,7 +308,12 @@ fn device_from_value(value: Value) -> Result<Device, InvalidReason> {
         Some(Value::String(t)) if platform.token_is_well_formed(&t) => t,
         _ => return Err(InvalidReason::MalformedToken(platform)),
     };
-    Ok(Device { platform, token })
+    let app = match obj.remove("app") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(a)) if crate::apps::app_id_problem(&a).is_none() => Some(a),
+        Some(_) => return Err(InvalidReason::BadApp),
+    };
+    Ok(Device { platform, token, app })
 }
 
 #[cfg(test)]

@@ -15,9 +15,5 @@ pub fn slot(token: &str, secs: Option<i64>) -> Slot {
 }
 
 pub fn reg(token: &str, secs: i64) -> Registration {
-    Registration {
-        device: Device { platform: Platform::Android, token: token.into() },
-        app: Some("com.example".into()),
-        at: at(secs),
-    }
+    Registration { device: Device::new(Platform::Android, token), app: Some("com.example".into()), at: at(secs) }
 }

@@ -31,7 +31,7 @@ pub fn parse_item(item: &Item) -> Option<(String, UserDevices)> {
     let user_id = item.get("user_id")?.as_s().ok()?.clone();
     let devices = device_list(item)
         .into_iter()
-        .filter_map(|(p, token, _)| Some(Device { platform: Platform::parse(&p)?, token }))
+        .filter_map(|(p, token, app)| Some(Device { platform: Platform::parse(&p)?, token, app }))
         .collect();
     let push_enabled = item.get("push_enabled").and_then(|v| v.as_bool().ok()).copied().unwrap_or(true);
     let muted_categories = match item.get("muted_categories") {

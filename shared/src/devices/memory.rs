@@ -113,10 +113,7 @@ mod tests {
         let mem = MemoryDevices::with([(
             "u".to_owned(),
             UserDevices {
-                devices: vec![
-                    Device { platform: Platform::Ios, token: "a".into() },
-                    Device { platform: Platform::Ios, token: "b".into() },
-                ],
+                devices: vec![Device::new(Platform::Ios, "a"), Device::new(Platform::Ios, "b")],
                 push_enabled: true,
                 muted_categories: HashSet::new(),
             },

@@ -19,6 +19,8 @@ use crate::quota::DynSharedQuota;
 use crate::render::ApnsHeaders;
 
 pub const DEFAULT_ENDPOINT: &str = "https://api.push.apple.com";
+/// Where tokens of apps built for development are valid.
+pub const DEVELOPMENT_ENDPOINT: &str = "https://api.sandbox.push.apple.com";
 
 /// Apple refuses tokens older than an hour and answers
 /// TooManyProviderTokenUpdates to tokens renewed more often than every 20
@@ -119,7 +121,8 @@ impl ApnsClient {
         self
     }
 
-    pub async fn send(&self, token: &str, payload: Bytes, headers: &ApnsHeaders) -> Outcome {
+    /// Sends one payload to `token` as the app `topic` names.
+    pub async fn send(&self, token: &str, payload: Bytes, headers: &ApnsHeaders, topic: &HeaderValue) -> Outcome {
         if let Some(quota) = &self.shared_quota {
             quota.take_one().await;
         }
@@ -138,7 +141,7 @@ impl ApnsClient {
         let wire = &headers.wire;
         let map = request.headers_mut();
         map.insert(AUTHORIZATION, authorization);
-        map.insert(HeaderName::from_static("apns-topic"), wire.topic.clone());
+        map.insert(HeaderName::from_static("apns-topic"), topic.clone());
         map.insert(HeaderName::from_static("apns-push-type"), wire.push_type.clone());
         map.insert(HeaderName::from_static("apns-priority"), wire.priority.clone());
         if let Some(c) = &wire.collapse_id {
@@ -171,7 +174,9 @@ pub fn classify(status: StatusCode, body: &[u8], retry_after: Option<Duration>) 
         .and_then(|v| v.get("reason").and_then(|r| r.as_str()).map(str::to_owned))
         .unwrap_or_else(|| format!("HTTP {}", status.as_u16()));
     match (status.as_u16(), reason.as_str()) {
-        (410, _) | (400, "BadDeviceToken" | "DeviceTokenNotForTopic") => Outcome::Dead(reason),
+        // DeviceTokenNotForTopic is a live token sent as the wrong app: a
+        // failure to record, never a reason to delete the device.
+        (410, _) | (400, "BadDeviceToken") => Outcome::Dead(reason),
         (403, "ExpiredProviderToken") => Outcome::AuthExpired(reason),
         (429, _) | (500, _) | (503, _) => Outcome::Retry { reason, after: retry_after },
         _ => Outcome::Failed(reason),
@@ -191,7 +196,7 @@ mod tests {
         assert_eq!(classify(StatusCode::OK, b"", None), Outcome::Delivered);
         assert!(matches!(c(410, "Unregistered"), Outcome::Dead(_)));
         assert!(matches!(c(400, "BadDeviceToken"), Outcome::Dead(_)));
-        assert!(matches!(c(400, "DeviceTokenNotForTopic"), Outcome::Dead(_)));
+        assert_eq!(c(400, "DeviceTokenNotForTopic"), Outcome::Failed("DeviceTokenNotForTopic".into()), "the wrong app");
         assert!(matches!(c(403, "ExpiredProviderToken"), Outcome::AuthExpired(_)));
         for (s, r) in [(429, "TooManyRequests"), (500, "InternalServerError"), (503, "ServiceUnavailable")] {
             assert!(matches!(c(s, r), Outcome::Retry { .. }), "{s} {r}");

@@ -6,7 +6,7 @@ use rand::RngExt;
 
 use super::Outcome;
 use super::send::PushSend;
-use crate::batch::Platform;
+use crate::apps::Route;
 use crate::render::{ApnsHeaders, Payloads};
 
 /// A device's final outcome, as the report counts it.
@@ -48,7 +48,7 @@ impl RetryPolicy {
 pub async fn deliver<P: PushSend>(
     push: &P,
     policy: &RetryPolicy,
-    platform: Platform,
+    route: &Route,
     token: &str,
     payloads: &Payloads,
     apns: &ApnsHeaders,
@@ -56,7 +56,7 @@ pub async fn deliver<P: PushSend>(
     let mut attempt = 0;
     let mut renewed = false;
     loop {
-        let outcome = push.send(platform, token, payloads, apns).await;
+        let outcome = push.send(route, token, payloads, apns).await;
         let last_reason = match outcome {
             Outcome::Delivered => return (Final::Delivered, attempt),
             Outcome::Dead(r) => return (Final::Dead(r), attempt),
@@ -64,7 +64,7 @@ pub async fn deliver<P: PushSend>(
             Outcome::AuthExpired(r) if renewed => return (Final::Failed(r), attempt),
             Outcome::AuthExpired(r) => {
                 renewed = true;
-                push.renew(platform).await;
+                push.renew(route).await;
                 r
             }
             Outcome::Retry { reason, after } => {
@@ -93,10 +93,10 @@ mod tests {
     struct Scripted(Mutex<Vec<Outcome>>, Mutex<u32>);
 
     impl PushSend for Scripted {
-        async fn send(&self, _: Platform, _: &str, _: &Payloads, _: &ApnsHeaders) -> Outcome {
+        async fn send(&self, _: &Route, _: &str, _: &Payloads, _: &ApnsHeaders) -> Outcome {
             self.0.lock().unwrap().remove(0)
         }
-        async fn renew(&self, _: Platform) {
+        async fn renew(&self, _: &Route) {
             *self.1.lock().unwrap() += 1;
         }
     }
@@ -114,7 +114,7 @@ mod tests {
     async fn run(script: Vec<Outcome>) -> ((Final, u32), u32) {
         let push = Scripted(Mutex::new(script), Mutex::new(0));
         let (p, h) = fixtures();
-        let r = deliver(&push, &fast(), Platform::Ios, "t", &p, &h).await;
+        let r = deliver(&push, &fast(), &Route::Fcm { project: None }, "t", &p, &h).await;
         let renewals = *push.1.lock().unwrap();
         (r, renewals)
     }

@@ -1,56 +1,84 @@
 //! The port the sending loop uses, and the real providers behind it.
 
+use std::collections::HashMap;
 use std::future::Future;
 
 use super::Outcome;
 use super::apns::ApnsClient;
 use super::fcm::FcmClient;
-use crate::batch::Platform;
+use crate::apps::{ApnsEnvironment, Route};
 use crate::render::{ApnsHeaders, Payloads};
 
-/// The port the sending loop uses: one request to one provider.
+/// The port the sending loop uses: one request to one provider, routed to
+/// the device's app (its APNs environment and topic, or its FCM project).
 pub trait PushSend: Send + Sync {
     fn send(
         &self,
-        platform: Platform,
+        route: &Route,
         token: &str,
         payloads: &Payloads,
         apns: &ApnsHeaders,
     ) -> impl Future<Output = Outcome> + Send;
 
     /// Renews credentials after the provider refused them.
-    fn renew(&self, platform: Platform) -> impl Future<Output = ()> + Send;
+    fn renew(&self, route: &Route) -> impl Future<Output = ()> + Send;
 }
 
-/// The real providers. Either may be absent when not configured.
+/// The real providers. Any may be absent when not configured.
+#[derive(Default)]
 pub struct Providers {
+    /// `api.push.apple.com`.
     pub apns: Option<ApnsClient>,
+    /// `api.sandbox.push.apple.com`, for apps built for development.
+    pub apns_development: Option<ApnsClient>,
+    /// The default Firebase project.
     pub fcm: Option<FcmClient>,
+    /// Other Firebase projects, each with its own key.
+    pub fcm_projects: HashMap<String, FcmClient>,
+}
+
+impl Providers {
+    fn apns(&self, environment: ApnsEnvironment) -> Option<&ApnsClient> {
+        match environment {
+            ApnsEnvironment::Production => self.apns.as_ref(),
+            ApnsEnvironment::Development => self.apns_development.as_ref(),
+        }
+    }
+
+    fn fcm(&self, project: Option<&str>) -> Option<&FcmClient> {
+        match project {
+            None => self.fcm.as_ref(),
+            Some(p) => self.fcm_projects.get(p),
+        }
+    }
 }
 
 impl PushSend for Providers {
-    async fn send(&self, platform: Platform, token: &str, payloads: &Payloads, apns: &ApnsHeaders) -> Outcome {
-        match platform {
-            Platform::Ios => match &self.apns {
-                Some(client) => client.send(token, payloads.apns.clone(), apns).await,
-                None => Outcome::Failed("APNs is not configured".into()),
+    async fn send(&self, route: &Route, token: &str, payloads: &Payloads, apns: &ApnsHeaders) -> Outcome {
+        match route {
+            Route::Apns { environment, topic } => match self.apns(*environment) {
+                Some(client) => client.send(token, payloads.apns.clone(), apns, topic).await,
+                None => Outcome::Failed(format!("APNs ({environment:?}) is not configured")),
             },
-            Platform::Android => match &self.fcm {
+            Route::Fcm { project } => match self.fcm(project.as_deref()) {
                 Some(client) => client.send(payloads.fcm_body(token)).await,
-                None => Outcome::Failed("FCM is not configured".into()),
+                None => Outcome::Failed(format!(
+                    "FCM project {} is not configured",
+                    project.as_deref().unwrap_or("(default)")
+                )),
             },
         }
     }
 
-    async fn renew(&self, platform: Platform) {
-        match platform {
-            Platform::Ios => {
-                if let Some(c) = &self.apns {
+    async fn renew(&self, route: &Route) {
+        match route {
+            Route::Apns { environment, .. } => {
+                if let Some(c) = self.apns(*environment) {
                     c.renew_token().await
                 }
             }
-            Platform::Android => {
-                if let Some(c) = &self.fcm {
+            Route::Fcm { project } => {
+                if let Some(c) = self.fcm(project.as_deref()) {
                     c.renew_token().await
                 }
             }

@@ -11,6 +11,7 @@ use send_batch::deps::Deps;
 use send_batch::handler::handle;
 use send_batch::settings::{FcmSettings, Settings};
 use serde_json::{Value, json};
+use shared::apps::{Apps, Route};
 use shared::batch::{Device, Platform};
 use shared::config::SecretSource;
 use shared::devices::{MemoryDevices, UserDevices};
@@ -29,14 +30,25 @@ use shared::shards::ShardPolicy;
 pub const BUCKET: &str = "bucket";
 
 /// A provider that answers by token prefix and counts deliveries per token.
+/// A token listed in `owners` belongs to that app (its APNs topic): sent as
+/// another, it is refused as APNs refuses it.
 #[derive(Default)]
 pub struct FakePush {
     pub delivered: Mutex<HashMap<String, u32>>,
     flaky_seen: Mutex<HashSet<String>>,
+    pub owners: Mutex<HashMap<String, String>>,
+    /// The route each token was last sent by.
+    pub routes: Mutex<HashMap<String, Route>>,
 }
 
 impl PushSend for FakePush {
-    async fn send(&self, _: Platform, token: &str, _: &Payloads, _: &ApnsHeaders) -> Outcome {
+    async fn send(&self, route: &Route, token: &str, _: &Payloads, _: &ApnsHeaders) -> Outcome {
+        self.routes.lock().unwrap().insert(token.to_owned(), route.clone());
+        if let (Some(owner), Route::Apns { topic, .. }) = (self.owners.lock().unwrap().get(token), route)
+            && topic != owner.as_str()
+        {
+            return Outcome::Failed("DeviceTokenNotForTopic".into());
+        }
         if token.starts_with("dead") {
             return Outcome::Dead("Unregistered".into());
         }
@@ -49,7 +61,7 @@ impl PushSend for FakePush {
         *self.delivered.lock().unwrap().entry(token.to_owned()).or_default() += 1;
         Outcome::Delivered
     }
-    async fn renew(&self, _: Platform) {}
+    async fn renew(&self, _: &Route) {}
 }
 
 pub type TestDeps =
@@ -80,6 +92,7 @@ pub fn settings(batch_size: usize, max_run: Option<f64>) -> Settings {
         shards: ShardPolicy::SINGLE_CHAIN,
         fcm_shared: None,
         apns_shared: None,
+        apps: Apps::single(Some("com.example"), true).unwrap(),
         scheduler: Some(ScheduleTarget {
             group: "default".into(),
             role_arn: "arn:aws:iam::000000000000:role/scheduler".into(),
@@ -103,10 +116,9 @@ pub fn population(n: usize) -> MemoryDevices {
             i if i % 29 == 6 => "f1a0",
             _ => "",
         };
-        let mut devices = vec![Device { platform: Platform::Ios, token: ios_token(i, prefix) }];
+        let mut devices = vec![Device::new(Platform::Ios, ios_token(i, prefix))];
         if i % 7 == 0 {
-            devices
-                .push(Device { platform: Platform::Android, token: format!("android-token-{i:08}-abcdefghijklmnop") });
+            devices.push(Device::new(Platform::Android, format!("android-token-{i:08}-abcdefghijklmnop")));
         }
         (format!("u-{i}"), UserDevices { devices, push_enabled: i % 13 != 2, muted_categories: HashSet::new() })
     }))
