@@ -73,11 +73,19 @@ fn check_common_keys(aps: &Aps) -> Result<(), Violation> {
     Ok(())
 }
 
+/// Alert and sound are each a string or a dictionary; the dictionary is returned
+/// for its own checks.
+fn string_or_dictionary<'v>(key: &'static str, v: &'v Value) -> Result<Option<&'v Map<String, Value>>, Violation> {
+    match v {
+        Value::String(_) => Ok(None),
+        Value::Object(obj) => Ok(Some(obj)),
+        _ => Err(wrong(key, "a string or a dictionary")),
+    }
+}
+
 fn check_alert(alert: &Value) -> Result<(), Violation> {
-    let obj = match alert {
-        Value::String(_) => return Ok(()),
-        Value::Object(obj) => obj,
-        _ => return Err(wrong("alert", "a string or a dictionary")),
+    let Some(obj) = string_or_dictionary("alert", alert)? else {
+        return Ok(());
     };
     if ALERT_STRINGS.iter().any(|k| obj.get(*k).is_some_and(|v| !v.is_string())) {
         return Err(wrong("alert", "a dictionary whose texts and keys are strings"));
@@ -91,10 +99,8 @@ fn check_alert(alert: &Value) -> Result<(), Violation> {
 
 /// A sound name, or the critical-alert dictionary {critical, name, volume}.
 fn check_sound(sound: &Value) -> Result<(), Violation> {
-    let obj = match sound {
-        Value::String(_) => return Ok(()),
-        Value::Object(obj) => obj,
-        _ => return Err(wrong("sound", "a string or a dictionary")),
+    let Some(obj) = string_or_dictionary("sound", sound)? else {
+        return Ok(());
     };
     let critical_ok = obj.get("critical").is_none_or(|v| matches!(v.as_u64(), Some(0 | 1)));
     let name_ok = obj.get("name").is_none_or(Value::is_string);
