@@ -8,6 +8,7 @@ use crate::message_ids::MessageIds;
 use crate::provider_token::ProviderTokenVerifier;
 use crate::stats::Stats;
 use crate::token_endpoint::TokenEndpoint;
+use crate::webpush::store::Subscriptions;
 
 pub struct App {
     pub knobs: Knobs,
@@ -17,6 +18,7 @@ pub struct App {
     pub oauth: TokenEndpoint,
     pub fcm_project: String,
     pub fcm_ids: MessageIds,
+    pub webpush: Subscriptions,
     pub fixed: FixedSettings,
 }
 

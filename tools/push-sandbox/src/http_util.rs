@@ -38,6 +38,14 @@ pub fn control_error(status: StatusCode, message: &str) -> Resp {
     json(status, body)
 }
 
+/// A control route's JSON answer; a value that does not serialise is a 500.
+pub fn json_of(status: StatusCode, value: &impl serde::Serialize) -> Resp {
+    match serde_json::to_vec(value) {
+        Ok(body) => json(status, body),
+        Err(e) => control_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
 /// How much of a body is read before answering; beyond it the stream is reset.
 pub const DRAIN_LIMIT: usize = 64 * 1024;
 

@@ -21,6 +21,7 @@ mod router;
 pub mod server;
 pub mod stats;
 mod token_endpoint;
+pub mod webpush;
 
 pub use args::Args;
 pub use credentials::ReadyFile;

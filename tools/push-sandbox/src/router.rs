@@ -9,7 +9,8 @@ use crate::http_util::{self, Resp};
 use crate::knobs::KnobPatch;
 use crate::reasons::{ApnsReason, FcmCode};
 use crate::stats::Counter;
-use crate::{apns, fcm, oauth};
+use crate::webpush::control;
+use crate::{apns, fcm, oauth, webpush};
 
 const MAX_CONTROL_BODY: usize = 64 * 1024;
 
@@ -29,19 +30,25 @@ pub async fn route(app: &App, req: Request<Incoming>) -> Resp {
     if fcm::project_of(path).is_some() {
         return Box::pin(fcm::handle(app, req)).await;
     }
+    if path.starts_with(webpush::PATH_PREFIX) {
+        return Box::pin(webpush::handle(app, req)).await;
+    }
+    if control::is_control_path(path) {
+        return Box::pin(control::handle(app, req)).await;
+    }
     match path {
         "/token" => Box::pin(oauth::handle(app, req)).await,
         "/health" => http_util::text(StatusCode::OK, "ok"),
         "/stats" if req.method() == Method::GET => {
             let snap = app.stats.snapshot(app.knobs.track_tokens());
-            json_of(&snap)
+            http_util::json_of(StatusCode::OK, &snap)
         }
         "/stats/reset" if req.method() == Method::POST => {
             app.stats.reset();
             tracing::info!("stats reset");
             http_util::json(StatusCode::OK, Bytes::from_static(br#"{"reset":true}"#))
         }
-        "/config" if req.method() == Method::GET => json_of(&app.config_view()),
+        "/config" if req.method() == Method::GET => http_util::json_of(StatusCode::OK, &app.config_view()),
         "/config" if req.method() == Method::POST => Box::pin(update_config(app, req)).await,
         "/stats" | "/stats/reset" | "/config" => {
             http_util::control_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
@@ -53,13 +60,6 @@ pub async fn route(app: &App, req: Request<Incoming>) -> Resp {
             http_util::json(code.status(), code.body(code.default_message()))
         }
         _ => http_util::control_error(StatusCode::NOT_FOUND, "no such route"),
-    }
-}
-
-fn json_of(value: &impl serde::Serialize) -> Resp {
-    match serde_json::to_vec(value) {
-        Ok(body) => http_util::json(StatusCode::OK, body),
-        Err(e) => http_util::control_error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
 }
 
@@ -78,7 +78,7 @@ async fn update_config(app: &App, req: Request<Incoming>) -> Resp {
     match app.knobs.apply(&patch) {
         Ok(values) => {
             tracing::info!(knobs = ?values, "config updated");
-            json_of(&app.config_view())
+            http_util::json_of(StatusCode::OK, &app.config_view())
         }
         Err(e) => http_util::control_error(StatusCode::BAD_REQUEST, &e.to_string()),
     }

@@ -27,6 +27,7 @@ use crate::provider_token::ProviderTokenVerifier;
 use crate::router;
 use crate::stats::{Counter, Stats, StatsSnapshot};
 use crate::token_endpoint::TokenEndpoint;
+use crate::webpush::store::Subscriptions;
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -176,6 +177,7 @@ fn build_app(
         oauth,
         fcm_project: args.fcm_project.clone(),
         fcm_ids: MessageIds::default(),
+        webpush: Subscriptions::new(format!("https://{tls_addr}"), format!("http://{http_addr}")),
     })
 }
 

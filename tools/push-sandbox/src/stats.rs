@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use serde::{Deserialize, Serialize};
 
 use crate::dead::fnv1a64;
-use crate::reasons::{ApnsReason, FcmCode};
+use crate::reasons::{ApnsReason, FcmCode, WebPushReason};
 
 #[derive(Clone, Copy, Debug)]
 pub enum Counter {
@@ -21,6 +21,10 @@ pub enum Counter {
     FcmDelivered,
     FcmRejected(FcmCode),
     FcmInjected(FcmCode),
+    WebPushRequests,
+    WebPushDelivered,
+    WebPushRejected(WebPushReason),
+    WebPushInjected(WebPushReason),
     OauthIssued,
     OauthRejected,
     Connections,
@@ -29,12 +33,16 @@ pub enum Counter {
 
 const A: usize = ApnsReason::COUNT;
 const F: usize = FcmCode::COUNT;
+const W: usize = WebPushReason::COUNT;
 const APNS_REJ: usize = 2;
 const APNS_INJ: usize = APNS_REJ + A;
 const FCM_REQ: usize = APNS_INJ + A;
 const FCM_REJ: usize = FCM_REQ + 2;
 const FCM_INJ: usize = FCM_REJ + F;
-const OAUTH: usize = FCM_INJ + F;
+const WP_REQ: usize = FCM_INJ + F;
+const WP_REJ: usize = WP_REQ + 2;
+const WP_INJ: usize = WP_REJ + W;
+const OAUTH: usize = WP_INJ + W;
 const CONN: usize = OAUTH + 2;
 const SLOTS: usize = CONN + 2;
 
@@ -49,6 +57,10 @@ impl Counter {
             Self::FcmDelivered => FCM_REQ + 1,
             Self::FcmRejected(c) => FCM_REJ + c.index(),
             Self::FcmInjected(c) => FCM_INJ + c.index(),
+            Self::WebPushRequests => WP_REQ,
+            Self::WebPushDelivered => WP_REQ + 1,
+            Self::WebPushRejected(r) => WP_REJ + r.index(),
+            Self::WebPushInjected(r) => WP_INJ + r.index(),
             Self::OauthIssued => OAUTH,
             Self::OauthRejected => OAUTH + 1,
             Self::Connections => CONN,
@@ -122,6 +134,9 @@ pub struct OauthStats {
 pub struct StatsSnapshot {
     pub apns: ProviderStats,
     pub fcm: ProviderStats,
+    /// Absent from the JSON of sandboxes older than Web Push.
+    #[serde(default)]
+    pub webpush: ProviderStats,
     pub oauth: OauthStats,
     pub connections: u64,
     pub goaways: u64,
@@ -179,6 +194,7 @@ impl Stats {
         };
         let apns_names = || ApnsReason::ALL.iter().map(|r| r.as_str());
         let fcm_names = || FcmCode::ALL.iter().map(|c| c.stats_key());
+        let webpush_names = || WebPushReason::ALL.iter().map(|r| r.as_str());
         let deliveries = with_deliveries.then(|| {
             let mut all = BTreeMap::new();
             for map in self.deliveries.iter() {
@@ -199,6 +215,12 @@ impl Stats {
                 delivered: self.get(Counter::FcmDelivered),
                 rejected: nonzero(FCM_REJ, &mut fcm_names()),
                 injected: nonzero(FCM_INJ, &mut fcm_names()),
+            },
+            webpush: ProviderStats {
+                requests: self.get(Counter::WebPushRequests),
+                delivered: self.get(Counter::WebPushDelivered),
+                rejected: nonzero(WP_REJ, &mut webpush_names()),
+                injected: nonzero(WP_INJ, &mut webpush_names()),
             },
             oauth: OauthStats {
                 tokens_issued: self.get(Counter::OauthIssued),
@@ -249,12 +271,15 @@ mod tests {
         stats.record_delivery("tok-a");
         stats.record_delivery("tok-a");
         stats.add(Counter::Goaways);
+        stats.add(Counter::WebPushRequests);
+        stats.add(Counter::WebPushRejected(WebPushReason::Gone));
         let v = serde_json::to_value(stats.snapshot(true)).expect("json");
         assert_eq!(
             v,
             serde_json::json!({
                 "apns": {"requests": 0, "delivered": 0, "rejected": {}, "injected": {}},
                 "fcm": {"requests": 0, "delivered": 0, "rejected": {}, "injected": {}},
+                "webpush": {"requests": 1, "delivered": 0, "rejected": {"Gone": 1}, "injected": {}},
                 "oauth": {"tokens_issued": 0, "rejected": 0},
                 "connections": 0, "goaways": 1,
                 "deliveries": {"tok-a": 2}

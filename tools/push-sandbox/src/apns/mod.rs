@@ -1,5 +1,7 @@
 //! `POST /3/device/{token}`: Apple's provider API.
 
+pub mod aps;
+pub mod push_type;
 pub mod validate;
 
 use bytes::Bytes;
@@ -94,9 +96,10 @@ fn decide(app: &App, parts: &http::request::Parts, token: &str, payload: Result<
     if let Err(r) = app.apns.check_header(auth, http_util::now_secs()) {
         return Outcome::Rejected(r);
     }
-    if let Err(r) = validate::check_headers(&parts.headers) {
-        return Outcome::Rejected(r);
-    }
+    let push = match validate::check_headers(&parts.headers) {
+        Ok(p) => p,
+        Err(r) => return Outcome::Rejected(r),
+    };
     if let Err(r) = validate::check_device_token(token) {
         return Outcome::Rejected(r);
     }
@@ -105,8 +108,11 @@ fn decide(app: &App, parts: &http::request::Parts, token: &str, payload: Result<
         Err(BodyError::TooLarge) => return Outcome::Rejected(ApnsReason::PayloadTooLarge),
         Err(BodyError::Read) => return Outcome::Rejected(ApnsReason::PayloadEmpty),
     };
-    if let Err(r) = validate::check_payload(&payload) {
-        return Outcome::Rejected(r);
+    if let Err(e) = validate::check_payload(&payload, push.push_type) {
+        if let validate::PayloadError::Rule(rule) = &e {
+            tracing::debug!(token, %rule, "apns payload breaks a documented rule");
+        }
+        return Outcome::Rejected(e.reason());
     }
     if token.starts_with(NOT_FOR_TOPIC_PREFIX) {
         return Outcome::Rejected(ApnsReason::DeviceTokenNotForTopic);

@@ -1,5 +1,6 @@
 //! `POST /v1/projects/{project}/messages:send`: FCM HTTP v1.
 
+pub mod fields;
 pub mod validate;
 
 use http::{Method, Request, StatusCode, header::AUTHORIZATION};

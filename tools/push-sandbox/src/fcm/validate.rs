@@ -7,6 +7,8 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
+use super::fields;
+
 /// FCM's limit on a message's payload.
 pub const MAX_MESSAGE_BYTES: usize = 4096;
 /// Bodies above this are refused before parsing.
@@ -32,24 +34,44 @@ struct Message<'a> {
     #[serde(rename = "name", default)]
     _name: Option<IgnoredAny>,
     // Parsed (not ignored) because FCM requires every data value to be a string.
-    #[serde(rename = "data", borrow, default)]
-    _data: Option<HashMap<Cow<'a, str>, Cow<'a, str>>>,
-    #[serde(rename = "notification", default)]
-    _notification: Option<IgnoredAny>,
+    #[serde(borrow, default)]
+    data: Option<HashMap<Cow<'a, str>, Cow<'a, str>>>,
+    #[serde(borrow, default)]
+    notification: Option<Notification<'a>>,
     #[serde(borrow, default)]
     android: Option<Android<'a>>,
     #[serde(rename = "webpush", default)]
     _webpush: Option<IgnoredAny>,
     #[serde(rename = "apns", default)]
     _apns: Option<IgnoredAny>,
-    #[serde(rename = "fcm_options", default)]
-    _fcm_options: Option<IgnoredAny>,
+    #[serde(borrow, default)]
+    fcm_options: Option<FcmOptions<'a>>,
     #[serde(borrow, default)]
     token: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     topic: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     condition: Option<Cow<'a, str>>,
+}
+
+/// FCM v1's Notification has exactly these three fields; a message without one is
+/// a data message.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Notification<'a> {
+    #[serde(rename = "title", borrow, default)]
+    _title: Option<Cow<'a, str>>,
+    #[serde(rename = "body", borrow, default)]
+    _body: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    image: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FcmOptions<'a> {
+    #[serde(borrow, default)]
+    analytics_label: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -73,13 +95,8 @@ pub struct ValidMessage {
     pub validate_only: bool,
 }
 
-/// Why a message is INVALID_ARGUMENT; the text goes into the error's `message`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invalid(pub String);
-
-fn invalid(msg: impl Into<String>) -> Invalid {
-    Invalid(msg.into())
-}
+pub use super::fields::Invalid;
+use super::fields::invalid;
 
 pub fn check_body(body: &[u8]) -> Result<ValidMessage, Invalid> {
     let req: SendRequest<'_> =
@@ -120,6 +137,15 @@ pub fn check_body(body: &[u8]) -> Result<ValidMessage, Invalid> {
     };
     if raw.get().len().saturating_sub(target_len) > MAX_MESSAGE_BYTES {
         return Err(invalid("Message is too big"));
+    }
+    if let Some(data) = &msg.data {
+        fields::check_data_keys(data.keys().map(Cow::as_ref))?;
+    }
+    if let Some(image) = msg.notification.as_ref().and_then(|n| n.image.as_deref()) {
+        fields::check_image(image)?;
+    }
+    if let Some(label) = msg.fcm_options.as_ref().and_then(|o| o.analytics_label.as_deref()) {
+        fields::check_analytics_label(label)?;
     }
     if let Some(android) = &msg.android {
         if let Some(p) = &android.priority
@@ -234,6 +260,29 @@ mod tests {
         }
         for ttl in ["3600", "s", "1.s", "-1s", "1hs"] {
             assert!(!is_duration(ttl), "{ttl}");
+        }
+    }
+
+    #[test]
+    fn data_messages_and_their_rules() {
+        let data_only = serde_json::json!({"token": token(), "data": {"deeplink": "app://x", "notification": "n"}});
+        assert!(check_body(&body(data_only)).is_ok(), "no notification: a data message");
+        for key in ["from", "message_type", "google.c.a.e", "gcm.n.e"] {
+            let msg = serde_json::json!({"token": token(), "data": { key: "v" }});
+            let err = check_body(&body(msg)).expect_err(key);
+            assert_eq!(err.0, format!("Invalid data payload key: {key}"));
+        }
+        let full = serde_json::json!({"token": token(),
+            "notification": {"title": "t", "body": "b", "image": "https://cdn.example.com/i.png"},
+            "fcm_options": {"analytics_label": "spring_sale-2026"}});
+        assert!(check_body(&body(full)).is_ok());
+        for bad in [
+            serde_json::json!({"token": token(), "notification": {"title": "t", "sound": "x"}}),
+            serde_json::json!({"token": token(), "notification": {"image": "not a url"}}),
+            serde_json::json!({"token": token(), "fcm_options": {"analytics_label": "no spaces"}}),
+            serde_json::json!({"token": token(), "fcm_options": {"label": "x"}}),
+        ] {
+            assert!(check_body(&body(bad.clone())).is_err(), "{bad}");
         }
     }
 

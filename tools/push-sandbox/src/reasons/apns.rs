@@ -38,6 +38,7 @@ apns_reasons! {
     BadExpirationDate => BAD_REQUEST,
     BadMessageId => BAD_REQUEST,
     BadPriority => BAD_REQUEST,
+    BadTopic => BAD_REQUEST,
     DeviceTokenNotForTopic => BAD_REQUEST,
     InvalidPushType => BAD_REQUEST,
     MissingDeviceToken => BAD_REQUEST,
@@ -56,6 +57,11 @@ apns_reasons! {
     // Not an Apple reason: Apple speaks only HTTP/2, so an HTTP/1.x request can never
     // reach it; the sandbox says so instead of pretending the request worked.
     Http2Required => HTTP_VERSION_NOT_SUPPORTED,
+    // Not an Apple reason either: Apple documents payload rules (the aps key types,
+    // background and Live Activity payloads) but no reason for breaking them, as the
+    // device, not APNs, drops such a notification. The sandbox refuses it so that a
+    // sender's test sees the mistake instead of a 200 that would never display.
+    InvalidPayload => BAD_REQUEST,
 }
 
 #[cfg(test)]

@@ -4,6 +4,8 @@
 
 mod apns;
 mod fcm;
+mod webpush;
 
 pub use apns::ApnsReason;
 pub use fcm::FcmCode;
+pub use webpush::WebPushReason;
