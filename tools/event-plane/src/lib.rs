@@ -16,6 +16,7 @@ pub mod function_name;
 pub mod gateway;
 pub mod http;
 pub mod issuer;
+pub mod json_file;
 pub mod lambda_api;
 pub mod plane;
 pub mod queue;

@@ -3,11 +3,12 @@
 //! events of their functions.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 
 use super::route_key::{RouteKey, RouteKeyError};
+use crate::json_file::{self, JsonFileError};
 use crate::routes::is_function_name;
 
 /// The `issuer` that names the plane's own issuer, whose URL is only known
@@ -16,10 +17,10 @@ pub const LOCAL_ISSUER: &str = "local";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApisError {
-    #[error("reading APIs file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("parsing APIs file {path}: {source}")]
-    Parse { path: PathBuf, source: serde_json::Error },
+    #[error("APIs file: {0}")]
+    File(#[from] JsonFileError),
+    #[error("parsing APIs: {0}")]
+    Json(#[source] serde_json::Error),
     #[error("API {api:?}: {source}")]
     RouteKey { api: String, source: RouteKeyError },
     #[error("invalid APIs: {0}")]
@@ -111,16 +112,11 @@ pub struct Apis {
 
 impl Apis {
     pub fn load(path: &Path) -> Result<Apis, ApisError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ApisError::Read { path: path.to_owned(), source })?;
-        let file: ApisFile =
-            serde_json::from_str(&text).map_err(|source| ApisError::Parse { path: path.to_owned(), source })?;
-        Apis::validate(file)
+        Apis::validate(json_file::read(path)?)
     }
 
     pub fn from_json(text: &str) -> Result<Apis, ApisError> {
-        let file: ApisFile = serde_json::from_str(text)
-            .map_err(|source| ApisError::Parse { path: PathBuf::from("<inline>"), source })?;
-        Apis::validate(file)
+        Apis::validate(serde_json::from_str(text).map_err(ApisError::Json)?)
     }
 
     fn validate(file: ApisFile) -> Result<Apis, ApisError> {
@@ -247,7 +243,7 @@ mod tests {
             assert!(matches!(Apis::from_json(text), Err(ApisError::Invalid(_))), "{text}");
         }
         let typo = r#"{"apis": [{"name": "a", "routes": [{"route": "GET /x", "function": "f", "auth": "none", "scope": []}]}]}"#;
-        assert!(matches!(Apis::from_json(typo), Err(ApisError::Parse { .. })));
+        assert!(matches!(Apis::from_json(typo), Err(ApisError::Json(_))));
         let key = r#"{"apis": [{"name": "a", "routes": [{"route": "GET x", "function": "f", "auth": "none"}]}]}"#;
         assert!(matches!(Apis::from_json(key), Err(ApisError::RouteKey { .. })));
     }

@@ -2,17 +2,17 @@
 //! Cognito user pool would hold.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
+use crate::json_file::{self, JsonFileError};
+
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
-    #[error("reading users file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("parsing users file {path}: {source}")]
-    Parse { path: PathBuf, source: serde_json::Error },
+    #[error("users file: {0}")]
+    File(#[from] JsonFileError),
     #[error("invalid users file: {0}")]
     Invalid(String),
 }
@@ -55,10 +55,7 @@ pub struct Directory {
 
 impl Directory {
     pub fn load(path: &Path) -> Result<Directory, DirectoryError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| DirectoryError::Read { path: path.to_owned(), source })?;
-        let directory: Directory =
-            serde_json::from_str(&text).map_err(|source| DirectoryError::Parse { path: path.to_owned(), source })?;
+        let directory: Directory = json_file::read(path)?;
         directory.validate()?;
         Ok(directory)
     }
@@ -105,8 +102,7 @@ mod tests {
     use super::*;
 
     fn directory(json: &str) -> Result<Directory, DirectoryError> {
-        let d: Directory =
-            serde_json::from_str(json).map_err(|source| DirectoryError::Parse { path: "x".into(), source })?;
+        let d: Directory = serde_json::from_str(json).expect("the test's JSON has the file's shape");
         d.validate().map(|()| d)
     }
 
@@ -140,10 +136,8 @@ mod tests {
         }
         let clients = r#"{"clients": [{"client_id": "a"}, {"client_id": "a"}], "users": []}"#;
         assert!(matches!(directory(clients), Err(DirectoryError::Invalid(_))));
-        assert!(matches!(
-            directory(r#"{"clients": [], "users": [], "groups": []}"#),
-            Err(DirectoryError::Parse { .. })
-        ));
+        let unknown_field = serde_json::from_str::<Directory>(r#"{"clients": [], "users": [], "groups": []}"#);
+        assert!(unknown_field.is_err(), "typos in the file must fail at start");
     }
 
     #[test]
