@@ -15,4 +15,5 @@ pub use stack::{Stack, StackOptions};
 pub use wait::eventually;
 pub mod approval;
 pub mod fault_proxy;
+pub mod gateway;
 pub mod reliability;

@@ -2,13 +2,31 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
 use http::Uri;
 
-use crate::plane::PlaneConfig;
+use crate::clock::SystemClock;
+use crate::gateway::{Apis, ApisError, IamCredential};
+use crate::issuer::{Directory, DirectoryError};
+use crate::plane::{GatewayConfig, IssuerConfig, PlaneConfig};
 use crate::routes::{Routes, RoutesError};
+
+/// The account id API Gateway reports in `requestContext.accountId` (the
+/// one AWS's documentation uses, and moto's default).
+pub const LOCAL_ACCOUNT_ID: &str = "123456789012";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Routes(#[from] RoutesError),
+    #[error(transparent)]
+    Apis(#[from] ApisError),
+    #[error(transparent)]
+    Users(#[from] DirectoryError),
+}
 
 /// Local-only glue for the pushbatch stack: S3 ObjectCreated notifications
 /// and asynchronous Lambda Invoke, in front of moto and `cargo lambda watch`.
@@ -52,13 +70,64 @@ pub struct Cli {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrency: u32,
 
-    /// Region written into S3 events.
+    /// Region written into S3 events; IAM routes expect signatures for it.
     #[arg(long, env = "EVENT_PLANE_REGION", default_value = "us-east-1")]
     pub region: String,
+
+    /// Address of the HTTP API gateway (none without it).
+    #[arg(long, env = "EVENT_PLANE_GATEWAY_LISTEN")]
+    pub gateway_listen: Option<SocketAddr>,
+
+    /// The gateway's APIs and routes (JSON).
+    #[arg(long, env = "EVENT_PLANE_APIS", default_value = "local/apis.json")]
+    pub apis: PathBuf,
+
+    /// The gateway's integration timeout, in seconds (API Gateway: 30).
+    #[arg(long, env = "EVENT_PLANE_GATEWAY_TIMEOUT_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub gateway_timeout_seconds: u64,
+
+    /// `requestContext.accountId` of gateway events.
+    #[arg(long, env = "EVENT_PLANE_ACCOUNT_ID", default_value = LOCAL_ACCOUNT_ID)]
+    pub account_id: String,
+
+    /// Access key id IAM routes accept (the local stack's).
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
+    pub iam_access_key_id: Option<String>,
+
+    /// Its secret.
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub iam_secret_access_key: Option<String>,
+
+    /// Address of the local OIDC issuer (none without it).
+    #[arg(long, env = "EVENT_PLANE_ISSUER_LISTEN")]
+    pub issuer_listen: Option<SocketAddr>,
+
+    /// The issuer's clients and users (JSON).
+    #[arg(long, env = "EVENT_PLANE_USERS", default_value = "local/users.json")]
+    pub users: PathBuf,
 }
 
 impl Cli {
-    pub fn into_config(self) -> Result<PlaneConfig, RoutesError> {
+    pub fn into_config(self) -> Result<PlaneConfig, ConfigError> {
+        let iam = match (self.iam_access_key_id, self.iam_secret_access_key) {
+            (Some(access_key_id), Some(secret_access_key)) => Some(IamCredential { access_key_id, secret_access_key }),
+            _ => None,
+        };
+        let gateway = match self.gateway_listen {
+            Some(listen) => Some(GatewayConfig {
+                listen,
+                apis: Apis::load(&self.apis)?,
+                iam,
+                timeout: Duration::from_secs(self.gateway_timeout_seconds),
+                account_id: self.account_id,
+            }),
+            None => None,
+        };
+        let issuer = match self.issuer_listen {
+            Some(listen) => Some(IssuerConfig { listen, directory: Directory::load(&self.users)? }),
+            None => None,
+        };
         Ok(PlaneConfig {
             routes: Routes::load(&self.routes)?,
             s3_listen: self.s3_listen,
@@ -70,6 +139,9 @@ impl Cli {
             retry_delays: self.retry_delays_ms.into_iter().map(Duration::from_millis).collect(),
             max_concurrency: usize::try_from(self.max_concurrency).unwrap_or(usize::MAX),
             region: self.region,
+            gateway,
+            issuer,
+            clock: Arc::new(SystemClock),
         })
     }
 }
@@ -99,6 +171,12 @@ mod tests {
         assert_eq!(cli.max_concurrency, 8);
         assert_eq!(cli.region, "us-east-1");
         assert_eq!(cli.routes, PathBuf::from("local/routes.json"));
+        assert_eq!(cli.gateway_listen, None);
+        assert_eq!(cli.issuer_listen, None);
+        assert_eq!(cli.apis, PathBuf::from("local/apis.json"));
+        assert_eq!(cli.users, PathBuf::from("local/users.json"));
+        assert_eq!(cli.gateway_timeout_seconds, 30);
+        assert_eq!(cli.account_id, LOCAL_ACCOUNT_ID);
     }
 
     #[test]

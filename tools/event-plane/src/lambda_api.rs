@@ -31,13 +31,20 @@ pub struct LambdaApi {
     pub queue: Arc<Queue>,
     pub stats: Arc<Stats>,
     pub notifier: Arc<Notifier>,
+    /// Reported by `/_plane/health`, so a health check can tell that the
+    /// gateway and issuer on its ports are this plane's.
+    pub gateway: Option<SocketAddr>,
+    pub issuer: Option<String>,
 }
 
 impl LambdaApi {
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
         let path = req.uri().path().to_owned();
         match (req.method(), path.as_str()) {
-            (&Method::GET, "/_plane/health") => json_response(StatusCode::OK, &json!({"status": "ok"})),
+            (&Method::GET, "/_plane/health") => json_response(
+                StatusCode::OK,
+                &json!({"status": "ok", "gateway": self.gateway.map(|a| a.to_string()), "issuer": self.issuer}),
+            ),
             (&Method::GET, "/_plane/stats") => {
                 let counts = self.queue.counts();
                 json_response(StatusCode::OK, &self.stats.snapshot(counts.queued, counts.in_flight, counts.paused))

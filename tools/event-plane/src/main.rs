@@ -22,10 +22,18 @@ async fn main() -> anyhow::Result<()> {
         max_concurrency = config.max_concurrency,
         "routes loaded"
     );
+    if let Some(gateway) = &config.gateway
+        && gateway.iam.is_none()
+        && gateway.apis.uses_iam()
+    {
+        tracing::warn!("no AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY: every IAM route will answer 403");
+    }
     let mut plane = Plane::start(config).await.context("starting event-plane")?;
     tracing::info!(
         s3 = %plane.s3_addr(),
         lambda = %plane.lambda_addr(),
+        gateway = plane.gateway_addr().map(|a| a.to_string()),
+        issuer = plane.issuer_url(),
         "event-plane listening"
     );
 

@@ -9,9 +9,12 @@ use http::Uri;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::clock::Clock;
 use crate::dead_letter::DeadLetters;
 use crate::delivery::{Deliverer, RetryPolicy};
+use crate::gateway::{Apis, Gateway, GatewayError, IamCredential, IamVerifier, Wiring};
 use crate::http::new_client;
+use crate::issuer::{Directory, Issuer, KeyError, SigningKey};
 use crate::lambda_api::LambdaApi;
 use crate::queue::Queue;
 use crate::routes::Routes;
@@ -33,6 +36,33 @@ pub struct PlaneConfig {
     pub retry_delays: Vec<Duration>,
     pub max_concurrency: usize,
     pub region: String,
+    /// The HTTP API gateway, when the plane runs one.
+    pub gateway: Option<GatewayConfig>,
+    /// The local OIDC issuer, when the plane runs one.
+    pub issuer: Option<IssuerConfig>,
+    /// Now, for the gateway's token and signature checks and the issuer's tokens.
+    pub clock: Arc<dyn Clock>,
+}
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub listen: SocketAddr,
+    pub apis: Apis,
+    /// The credentials IAM routes accept; without them those routes answer 403.
+    pub iam: Option<IamCredential>,
+    /// The integration timeout.
+    pub timeout: Duration,
+    /// `requestContext.accountId`.
+    pub account_id: String,
+}
+
+/// The issuer has a listener of its own, not a path on the gateway's: no
+/// API route (`$default`, `ANY /{proxy+}`) can then shadow it, and it is a
+/// different origin from the APIs, as Cognito is from execute-api.
+#[derive(Debug, Clone)]
+pub struct IssuerConfig {
+    pub listen: SocketAddr,
+    pub directory: Directory,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,12 +73,18 @@ pub enum StartError {
     StateDir { path: PathBuf, source: std::io::Error },
     #[error("{what} upstream {uri} must be an http:// URL with a host and port")]
     Upstream { what: &'static str, uri: Uri },
+    #[error("starting the gateway: {0}")]
+    Gateway(#[from] GatewayError),
+    #[error("starting the issuer: {0}")]
+    IssuerKey(#[from] KeyError),
 }
 
 /// A running plane. Dropping it stops the listeners and the deliverer.
 pub struct Plane {
     s3_addr: SocketAddr,
     lambda_addr: SocketAddr,
+    gateway_addr: Option<SocketAddr>,
+    issuer_url: Option<String>,
     queue: Arc<Queue>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -64,6 +100,53 @@ impl Plane {
         let lambda_listener = bind("Lambda", config.lambda_listen).await?;
         let s3_addr = local_addr("S3", &s3_listener, config.s3_listen)?;
         let lambda_addr = local_addr("Lambda", &lambda_listener, config.lambda_listen)?;
+        let mut tasks = Vec::new();
+
+        let issuer = match config.issuer {
+            Some(issuer) => {
+                let listener = bind("issuer", issuer.listen).await?;
+                let addr = local_addr("issuer", &listener, issuer.listen)?;
+                let url = format!("http://{addr}");
+                let key = SigningKey::generate()?;
+                let issuer = Arc::new(Issuer::new(url.clone(), key, issuer.directory, Arc::clone(&config.clock)));
+                tasks.push(tokio::spawn(serve(
+                    listener,
+                    move |req, peer| Arc::clone(&issuer).handle(req, peer),
+                    "issuer",
+                )));
+                Some(url)
+            }
+            None => None,
+        };
+        let gateway_addr = match config.gateway {
+            Some(gateway) => {
+                let listener = bind("gateway", gateway.listen).await?;
+                let addr = local_addr("gateway", &listener, gateway.listen)?;
+                let iam = gateway.iam.map(|credential| IamVerifier {
+                    credential,
+                    region: config.region.clone(),
+                    account_id: gateway.account_id.clone(),
+                });
+                let wiring = Wiring {
+                    local_issuer: issuer.clone(),
+                    iam,
+                    client: new_client(),
+                    upstream: config.lambda_upstream.clone(),
+                    timeout: gateway.timeout,
+                    clock: Arc::clone(&config.clock),
+                    account_id: gateway.account_id,
+                    listen_port: addr.port(),
+                };
+                let gateway = Arc::new(Gateway::new(gateway.apis, wiring)?);
+                tasks.push(tokio::spawn(serve(
+                    listener,
+                    move |req, peer| Arc::clone(&gateway).handle(req, peer),
+                    "gateway",
+                )));
+                Some(addr)
+            }
+            None => None,
+        };
 
         let queue = Arc::new(Queue::default());
         let stats = Arc::new(Stats::default());
@@ -81,6 +164,8 @@ impl Plane {
             queue: Arc::clone(&queue),
             stats: Arc::clone(&stats),
             notifier,
+            gateway: gateway_addr,
+            issuer: issuer.clone(),
         });
         let deliverer = Arc::new(Deliverer {
             client: lambda_client,
@@ -91,12 +176,21 @@ impl Plane {
             dead_letters: DeadLetters::new(&config.state_dir),
         });
 
-        let tasks = vec![
+        tasks.extend([
             tokio::spawn(serve(s3_listener, move |req, peer| Arc::clone(&proxy).handle(req, peer), "s3")),
             tokio::spawn(serve(lambda_listener, move |req, peer| Arc::clone(&api).handle(req, peer), "lambda")),
             tokio::spawn(deliverer.run(config.max_concurrency)),
-        ];
-        Ok(Plane { s3_addr, lambda_addr, queue, tasks })
+        ]);
+        Ok(Plane { s3_addr, lambda_addr, gateway_addr, issuer_url: issuer, queue, tasks })
+    }
+
+    pub fn gateway_addr(&self) -> Option<SocketAddr> {
+        self.gateway_addr
+    }
+
+    /// The issuer's URL (`iss` of its tokens), when it runs.
+    pub fn issuer_url(&self) -> Option<&str> {
+        self.issuer_url.as_deref()
     }
 
     pub fn s3_addr(&self) -> SocketAddr {

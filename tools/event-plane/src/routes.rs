@@ -2,16 +2,16 @@
 //! the bucket notification configuration in template.yaml).
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::json_file::{self, JsonFileError};
+
 #[derive(Debug, thiserror::Error)]
 pub enum RoutesError {
-    #[error("reading routes file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
-    #[error("parsing routes file {path}: {source}")]
-    Parse { path: PathBuf, source: serde_json::Error },
+    #[error("routes file: {0}")]
+    File(#[from] JsonFileError),
     #[error("invalid route: {0}")]
     Invalid(String),
 }
@@ -48,10 +48,7 @@ pub struct Routes {
 
 impl Routes {
     pub fn load(path: &Path) -> Result<Self, RoutesError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| RoutesError::Read { path: path.to_owned(), source })?;
-        let routes: Routes =
-            serde_json::from_str(&text).map_err(|source| RoutesError::Parse { path: path.to_owned(), source })?;
+        let routes: Routes = json_file::read(path)?;
         routes.validate()?;
         Ok(routes)
     }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod gateway;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -13,6 +15,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use event_plane::clock::SystemClock;
 use event_plane::http::{Body, BoxError, HttpClient, empty, full, new_client};
 use event_plane::{Plane, PlaneConfig, Route, Routes};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
@@ -549,6 +552,9 @@ pub async fn start_plane(
         retry_delays: retry_delays_ms.iter().map(|ms| Duration::from_millis(*ms)).collect(),
         max_concurrency,
         region: "us-east-1".into(),
+        gateway: None,
+        issuer: None,
+        clock: Arc::new(SystemClock),
     };
     let plane = Plane::start(config).await.expect("plane starts");
     TestPlane { plane, state_dir, client: new_client() }

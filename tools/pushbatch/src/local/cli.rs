@@ -27,8 +27,9 @@ pub enum LocalCommand {
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
-    /// First of 8 consecutive ports: +0 moto, +1 S3 proxy, +2 Lambda
-    /// plane, +3 dynalite, +4 SES, +5 sandbox TLS, +6 sandbox HTTP, +7 watch
+    /// First of 10 consecutive ports: +0 moto, +1 S3 proxy, +2 Lambda
+    /// plane, +3 dynalite, +4 SES, +5 sandbox TLS, +6 sandbox HTTP, +7 watch,
+    /// +8 API gateway, +9 issuer
     #[arg(long, env = "PUSHBATCH_PORT_BASE", default_value_t = Ports::DEFAULT_BASE)]
     pub port_base: u16,
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::parts::{Endpoint, Ports};
+use super::parts::{Endpoint, Ports, http_url, listen_addr};
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -29,6 +29,25 @@ pub async fn check(client: &reqwest::Client, endpoint: Endpoint, ports: Ports) -
         // ListBuckets through the proxy: proves the proxy and moto behind it.
         Endpoint::S3Proxy => expect_ok(client.get(format!("{base}/"))).await,
         Endpoint::Plane => expect_ok(client.get(format!("{base}/_plane/health"))).await,
+        // The gateway has no path of its own (any path may be a route): the
+        // plane says where its gateway listens, and that port must answer.
+        Endpoint::Gateway => {
+            let health = json_of(client.get(format!("{}/_plane/health", Endpoint::Plane.url(ports)))).await?;
+            let expected = listen_addr(ports.gateway());
+            match health["gateway"].as_str() {
+                Some(addr) if addr == expected => connect(ports.gateway()).await,
+                other => Err(format!("the plane's gateway is {other:?}, not {expected}")),
+            }
+        }
+        // Discovery must name this issuer: tokens carry that URL as `iss`.
+        Endpoint::Issuer => {
+            let discovery = json_of(client.get(format!("{base}/.well-known/openid-configuration"))).await?;
+            let expected = http_url(ports.issuer());
+            match discovery["issuer"].as_str() {
+                Some(issuer) if issuer == expected => Ok(()),
+                other => Err(format!("discovery names issuer {other:?}, not {expected}")),
+            }
+        }
         Endpoint::Dynalite => {
             // dynalite insists on a SigV4-shaped Authorization header but
             // does not verify the signature.
@@ -47,14 +66,33 @@ pub async fn check(client: &reqwest::Client, endpoint: Endpoint, ports: Ports) -
         }
         Endpoint::Ses => expect_ok(client.get(format!("{base}/store"))).await,
         Endpoint::Sandbox => expect_ok(client.get(format!("{base}/health"))).await,
-        Endpoint::Watch => {
-            let addr = ("127.0.0.1", endpoint.port(ports));
-            match tokio::time::timeout(CHECK_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err(e)) => Err(format!("connect: {e}")),
-                Err(_) => Err("connect timed out".to_string()),
-            }
-        }
+        Endpoint::Watch => connect(endpoint.port(ports)).await,
+    }
+}
+
+async fn connect(port: u16) -> Result<(), String> {
+    match tokio::time::timeout(CHECK_TIMEOUT, tokio::net::TcpStream::connect(("127.0.0.1", port))).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("connect: {e}")),
+        Err(_) => Err("connect timed out".to_string()),
+    }
+}
+
+async fn json_of(request: reqwest::RequestBuilder) -> Result<serde_json::Value, String> {
+    let response = request.send().await.map_err(|e| describe(&e))?;
+    if !response.status().is_success() {
+        return Err(format!("HTTP {}", response.status()));
+    }
+    response.json().await.map_err(|e| format!("not JSON: {e}"))
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_connect() {
+        "connection refused".to_string()
+    } else if e.is_timeout() {
+        "timed out".to_string()
+    } else {
+        e.to_string()
     }
 }
 
@@ -62,9 +100,7 @@ async fn expect_ok(request: reqwest::RequestBuilder) -> Result<(), String> {
     match request.send().await {
         Ok(response) if response.status().is_success() => Ok(()),
         Ok(response) => Err(format!("HTTP {}", response.status())),
-        Err(e) if e.is_connect() => Err("connection refused".to_string()),
-        Err(e) if e.is_timeout() => Err("timed out".to_string()),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(describe(&e)),
     }
 }
 

@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use super::parts::{Part, Ports, StateDir, http_url, listen_addr};
+use super::parts::{APIS_FILE, Part, Ports, StateDir, USERS_FILE, http_url, listen_addr};
 use super::{LocalError, StackConfig};
 
 /// Variables removed from `cargo lambda watch`'s environment so a function
@@ -123,22 +123,18 @@ pub fn launch(config: &StackConfig, part: Part) -> Result<super::process::Launch
             }
             args
         }
-        Part::EventPlane => vec![
-            "--s3-listen".into(),
-            listen_addr(ports.s3_proxy()).into(),
-            "--s3-upstream".into(),
-            http_url(ports.moto()).into(),
-            "--lambda-listen".into(),
-            listen_addr(ports.plane()).into(),
-            "--lambda-upstream".into(),
-            http_url(ports.watch()).into(),
-            "--routes".into(),
-            config.root.join("local/routes.json").into(),
-            "--state-dir".into(),
-            state.plane_dir().into(),
-            "--region".into(),
-            super::REGION.into(),
-        ],
+        Part::EventPlane => {
+            // IAM routes accept the credentials the stack gives everyone
+            // else (stack.env's), never a developer's own from the shell.
+            let env = super::stack_env::render(config, None);
+            for key in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+                if let Some(value) = env.get(key) {
+                    env_set.push((key.to_string(), value.into()));
+                }
+            }
+            env_remove.push("AWS_SESSION_TOKEN".to_string());
+            event_plane_args(config, ports, &state)
+        }
     };
     if let Some(extra) = config.extra_args.get(&part) {
         args.extend(extra.iter().map(OsString::from));
@@ -151,6 +147,33 @@ pub fn launch(config: &StackConfig, part: Part) -> Result<super::process::Launch
         env_remove,
         marker: marker(part).to_string(),
     })
+}
+
+fn event_plane_args(config: &StackConfig, ports: Ports, state: &StateDir) -> Vec<OsString> {
+    vec![
+        "--s3-listen".into(),
+        listen_addr(ports.s3_proxy()).into(),
+        "--s3-upstream".into(),
+        http_url(ports.moto()).into(),
+        "--lambda-listen".into(),
+        listen_addr(ports.plane()).into(),
+        "--lambda-upstream".into(),
+        http_url(ports.watch()).into(),
+        "--routes".into(),
+        config.root.join("local/routes.json").into(),
+        "--state-dir".into(),
+        state.plane_dir().into(),
+        "--region".into(),
+        super::REGION.into(),
+        "--gateway-listen".into(),
+        listen_addr(ports.gateway()).into(),
+        "--apis".into(),
+        config.root.join(APIS_FILE).into(),
+        "--issuer-listen".into(),
+        listen_addr(ports.issuer()).into(),
+        "--users".into(),
+        config.root.join(USERS_FILE).into(),
+    ]
 }
 
 /// The marker for `part` without resolving its program (for `down`).
@@ -191,6 +214,27 @@ mod tests {
         // cargo test runs this with its package's variables set.
         assert!(launch.env_remove.iter().any(|k| k == "CARGO_PKG_NAME"));
         assert_eq!(launch.marker, "cargo-lambda");
+        std::fs::remove_dir_all(&root).expect("cleanup");
+    }
+
+    #[test]
+    fn the_event_plane_runs_gateway_and_issuer_with_the_stack_credentials() {
+        let root = std::env::temp_dir().join(format!("pushbatch-launch-plane-{}", std::process::id()));
+        let mut config = StackConfig::new(&root, root.join("state"));
+        config.port_base = 20000;
+        config.bin_dir = Some(root.join("bin"));
+        std::fs::create_dir_all(root.join("bin")).expect("bin dir");
+        std::fs::write(root.join("bin/event-plane"), "").expect("fake program");
+        let launch = launch(&config, Part::EventPlane).expect("launch");
+        let args: Vec<String> = launch.args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        let joined = args.join(" ");
+        assert!(joined.contains("--gateway-listen 127.0.0.1:20008"), "{joined}");
+        assert!(joined.contains("--issuer-listen 127.0.0.1:20009"), "{joined}");
+        assert!(joined.contains(&format!("--apis {}", root.join("local/apis.json").display())), "{joined}");
+        assert!(joined.contains(&format!("--users {}", root.join("local/users.json").display())), "{joined}");
+        assert!(launch.env_set.iter().any(|(k, v)| k == "AWS_ACCESS_KEY_ID" && v == "local"));
+        assert!(launch.env_set.iter().any(|(k, v)| k == "AWS_SECRET_ACCESS_KEY" && v == "local"));
+        assert!(launch.env_remove.iter().any(|k| k == "AWS_SESSION_TOKEN"));
         std::fs::remove_dir_all(&root).expect("cleanup");
     }
 

@@ -4,6 +4,11 @@ use std::path::{Path, PathBuf};
 
 use crate::context::STACK_ENV_FILE;
 
+/// The gateway's APIs and routes, relative to the repository root.
+pub const APIS_FILE: &str = "local/apis.json";
+/// The issuer's clients and test users, relative to the repository root.
+pub const USERS_FILE: &str = "local/users.json";
+
 /// One process of the local stack, in start order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Part {
@@ -43,7 +48,7 @@ impl Part {
             Part::Dynalite => &[Endpoint::Dynalite],
             Part::Ses => &[Endpoint::Ses],
             Part::Watch => &[Endpoint::Watch],
-            Part::EventPlane => &[Endpoint::S3Proxy, Endpoint::Plane],
+            Part::EventPlane => &[Endpoint::S3Proxy, Endpoint::Plane, Endpoint::Gateway, Endpoint::Issuer],
         }
     }
 
@@ -65,12 +70,14 @@ impl std::fmt::Display for Part {
     }
 }
 
-/// One health-checked address of the stack (the event plane has two).
+/// One health-checked address of the stack (the event plane has four).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Endpoint {
     Moto,
     S3Proxy,
     Plane,
+    Gateway,
+    Issuer,
     Dynalite,
     Ses,
     Sandbox,
@@ -79,10 +86,12 @@ pub enum Endpoint {
 
 impl Endpoint {
     /// Rows of the status table, in display order.
-    pub const ALL: [Endpoint; 7] = [
+    pub const ALL: [Endpoint; 9] = [
         Endpoint::Moto,
         Endpoint::S3Proxy,
         Endpoint::Plane,
+        Endpoint::Gateway,
+        Endpoint::Issuer,
         Endpoint::Dynalite,
         Endpoint::Ses,
         Endpoint::Sandbox,
@@ -94,6 +103,8 @@ impl Endpoint {
             Endpoint::Moto => "moto (s3)",
             Endpoint::S3Proxy => "s3 proxy",
             Endpoint::Plane => "lambda plane",
+            Endpoint::Gateway => "api gateway",
+            Endpoint::Issuer => "issuer",
             Endpoint::Dynalite => "dynalite",
             Endpoint::Ses => "ses",
             Endpoint::Sandbox => "push sandbox",
@@ -104,7 +115,7 @@ impl Endpoint {
     pub fn part(self) -> Part {
         match self {
             Endpoint::Moto => Part::Moto,
-            Endpoint::S3Proxy | Endpoint::Plane => Part::EventPlane,
+            Endpoint::S3Proxy | Endpoint::Plane | Endpoint::Gateway | Endpoint::Issuer => Part::EventPlane,
             Endpoint::Dynalite => Part::Dynalite,
             Endpoint::Ses => Part::Ses,
             Endpoint::Sandbox => Part::Sandbox,
@@ -117,6 +128,8 @@ impl Endpoint {
             Endpoint::Moto => ports.moto(),
             Endpoint::S3Proxy => ports.s3_proxy(),
             Endpoint::Plane => ports.plane(),
+            Endpoint::Gateway => ports.gateway(),
+            Endpoint::Issuer => ports.issuer(),
             Endpoint::Dynalite => ports.dynalite(),
             Endpoint::Ses => ports.ses(),
             Endpoint::Sandbox => ports.sandbox_http(),
@@ -129,7 +142,7 @@ impl Endpoint {
     }
 }
 
-/// The stack's port layout: eight consecutive ports from a base.
+/// The stack's port layout: ten consecutive ports from a base.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Ports {
     pub base: u16,
@@ -137,7 +150,7 @@ pub struct Ports {
 
 impl Ports {
     /// How many consecutive ports the stack uses.
-    pub const SPAN: u16 = 8;
+    pub const SPAN: u16 = 10;
     pub const DEFAULT_BASE: u16 = 9100;
 
     pub fn new(base: u16) -> Self {
@@ -166,6 +179,14 @@ impl Ports {
     }
     pub fn watch(self) -> u16 {
         self.base + 7
+    }
+    /// The event plane's HTTP API gateway.
+    pub fn gateway(self) -> u16 {
+        self.base + 8
+    }
+    /// The event plane's OIDC issuer.
+    pub fn issuer(self) -> u16 {
+        self.base + 9
     }
 }
 
@@ -234,9 +255,20 @@ mod tests {
     #[test]
     fn ports_follow_the_documented_layout() {
         let p = Ports::new(9100);
-        let all =
-            [p.moto(), p.s3_proxy(), p.plane(), p.dynalite(), p.ses(), p.sandbox_tls(), p.sandbox_http(), p.watch()];
-        assert_eq!(all, [9100, 9101, 9102, 9103, 9104, 9105, 9106, 9107]);
+        let all = [
+            p.moto(),
+            p.s3_proxy(),
+            p.plane(),
+            p.dynalite(),
+            p.ses(),
+            p.sandbox_tls(),
+            p.sandbox_http(),
+            p.watch(),
+            p.gateway(),
+            p.issuer(),
+        ];
+        assert_eq!(all, [9100, 9101, 9102, 9103, 9104, 9105, 9106, 9107, 9108, 9109]);
+        assert_eq!(usize::from(Ports::SPAN), all.len());
         assert_eq!(Endpoint::Plane.url(p), "http://127.0.0.1:9102");
     }
 

@@ -5,15 +5,23 @@ use std::path::{Path, PathBuf};
 
 use shared::schema::{ALL_TABLES, BUCKET_ENV};
 
-use super::parts::{Ports, StateDir, http_url};
+use super::parts::{Ports, StateDir, USERS_FILE, http_url};
 use super::{REGION, StackConfig};
 use crate::env_file::EnvMap;
 
 /// Process variables copied into stack.env by `local up`, so a caller can
 /// shorten the send-batch chain without editing files.
 pub const PASSTHROUGH_VARS: &[&str] = &["MAX_RUN_SECONDS", "BATCH_SIZE"];
-/// The local stack's approver (its test sends go to the seeded `u-000001`).
-pub const LOCAL_APPROVER: &str = "approver@example.com";
+/// The local stack's approvers and the seeded users their test sends go to.
+/// Each is a user of local/users.json, and so are those user ids (its
+/// device-app users), so a local sign-in can act as any of them.
+pub const LOCAL_APPROVERS: [(&str, &str); 2] =
+    [("approver@example.com", "u-000001"), ("approver2@example.com", "u-000002")];
+/// Who may request pushes locally: local/users.json's staff, not its app users.
+pub const LOCAL_REQUESTERS: &str = "@example.com";
+/// The app client of local/users.json whose tokens the devices API accepts
+/// (its `DevicesJwtAudience`), as local/apis.json says.
+pub const DEVICES_CLIENT_ID: &str = "pushbatch-app";
 /// Process variables with this prefix are copied with the prefix removed:
 /// `PUSHBATCH_FN_RUST_LOG=debug` becomes `RUST_LOG=debug`.
 pub const FN_ENV_PREFIX: &str = "PUSHBATCH_FN_";
@@ -89,10 +97,18 @@ pub fn render(config: &StackConfig, sandbox: Option<&SandboxReady>) -> EnvMap {
     // Direct addresses, for tests and tools that must bypass the plane.
     env.set("MOTO_URL", http_url(ports.moto()));
     env.set("LAMBDA_WATCH_URL", http_url(ports.watch()));
+    // The APIs as clients call them, and who can sign in to call them.
+    env.set("GATEWAY_URL", http_url(ports.gateway()));
+    env.set("ISSUER_URL", http_url(ports.issuer()));
+    env.set("DEVICES_JWT_AUDIENCE", DEVICES_CLIENT_ID);
+    env.set("LOCAL_USERS_FILE", path(config.root.join(USERS_FILE)));
     // The approval flow, for trying it locally: mail goes to aws-ses-v2-local.
-    env.set("APPROVERS", LOCAL_APPROVER);
-    env.set("REQUESTERS", "@example.com");
-    env.set("APPROVER_USERS", format!("{{\"{LOCAL_APPROVER}\": [\"u-000001\"]}}"));
+    let approvers: Vec<&str> = LOCAL_APPROVERS.iter().map(|(email, _)| *email).collect();
+    let approver_users: serde_json::Map<String, serde_json::Value> =
+        LOCAL_APPROVERS.iter().map(|(email, user)| (email.to_string(), serde_json::json!([user]))).collect();
+    env.set("APPROVERS", approvers.join(","));
+    env.set("REQUESTERS", LOCAL_REQUESTERS);
+    env.set("APPROVER_USERS", serde_json::Value::Object(approver_users).to_string());
     env.set("MAIL_FROM", "pushbatch@example.com");
     env.set("PUBLIC_BASE_URL", "http://{host}/lambda-url/approval");
     env.set("LINK_KEY_FILE", path(state.approval_link_key()));
@@ -133,13 +149,60 @@ mod tests {
             ("SANDBOX_URL", "http://127.0.0.1:9106"),
             ("EVENT_PLANE_URL", "http://127.0.0.1:9102"),
             ("RUST_LOG", "info"),
-            ("APPROVERS", "approver@example.com"),
+            ("APPROVERS", "approver@example.com,approver2@example.com"),
+            ("APPROVER_USERS", r#"{"approver2@example.com":["u-000002"],"approver@example.com":["u-000001"]}"#),
+            ("REQUESTERS", "@example.com"),
+            ("GATEWAY_URL", "http://127.0.0.1:9108"),
+            ("ISSUER_URL", "http://127.0.0.1:9109"),
+            ("DEVICES_JWT_AUDIENCE", "pushbatch-app"),
+            ("LOCAL_USERS_FILE", "/repo/local/users.json"),
             ("PUBLIC_BASE_URL", "http://{host}/lambda-url/approval"),
             ("LINK_KEY_FILE", "/state/approval-link.key"),
         ];
         for (key, value) in expected {
             assert_eq!(env.get(key), Some(value), "{key}");
         }
+    }
+
+    /// local/users.json lines up with the approval defaults above and with
+    /// local/apis.json: every approver can sign in, a requester who is not
+    /// an approver can, approvers' test users are app users (who are not
+    /// requesters), and the devices API accepts the app client's tokens.
+    #[test]
+    fn the_local_users_line_up_with_the_stack_defaults() {
+        let read = |file: &str| -> serde_json::Value {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(file);
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("readable")).expect("JSON")
+        };
+        let users = read(USERS_FILE);
+        let env = render(&StackConfig::new("/repo", "/state"), None);
+        let list = |v: &serde_json::Value, key: &str| -> Vec<String> {
+            v.as_array().expect("a list").iter().map(|x| x[key].as_str().expect("a string").to_owned()).collect()
+        };
+        let emails = list(&users["users"], "email");
+        let subs = list(&users["users"], "sub");
+        let requester_ok = |email: &str| {
+            LOCAL_REQUESTERS.split(',').any(|r| match r.trim().strip_prefix('@') {
+                Some(domain) => email.ends_with(&format!("@{domain}")),
+                None => email == r.trim(),
+            })
+        };
+        let approvers: Vec<&str> = env.get("APPROVERS").expect("APPROVERS").split(',').collect();
+        assert_eq!(approvers.len(), 2);
+        for approver in &approvers {
+            assert!(emails.iter().any(|e| e == approver), "{approver} is not a local user");
+        }
+        assert!(emails.iter().any(|e| requester_ok(e) && !approvers.contains(&e.as_str())), "no plain requester");
+        for (_, user_id) in LOCAL_APPROVERS {
+            let i = subs.iter().position(|s| s == user_id).unwrap_or_else(|| panic!("{user_id} cannot sign in"));
+            assert!(!requester_ok(&emails[i]), "app user {user_id} could request pushes");
+        }
+        assert!(list(&users["clients"], "client_id").iter().any(|c| c == DEVICES_CLIENT_ID));
+        let apis = read(super::super::parts::APIS_FILE);
+        let devices =
+            apis["apis"].as_array().expect("apis").iter().find(|a| a["name"] == "DevicesApi").expect("DevicesApi");
+        assert!(devices["jwt"]["audience"].as_array().expect("audience").iter().any(|a| a == DEVICES_CLIENT_ID));
+        assert_eq!(devices["jwt"]["issuer"], "local");
     }
 
     #[test]
