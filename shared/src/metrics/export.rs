@@ -159,7 +159,19 @@ fn describe() {
 /// their metrics. With `flush_every`, a task also flushes on that period, so
 /// a 15-minute invocation's sends show in the minutes they happened in and
 /// `SecondsSinceCheckpoint` is read while a link runs.
+/// `METRICS_FLUSH_SECONDS` overrides the period (the local stack's tests
+/// shorten it; a bad value is ignored with a warning, the default stands).
 pub fn install(function: &str, flush_every: Option<Duration>) -> Result<&'static Exporter, MetricsError> {
+    let flush_every = match std::env::var("METRICS_FLUSH_SECONDS") {
+        Ok(v) => match v.trim().parse::<f64>() {
+            Ok(secs) if secs > 0.0 && secs.is_finite() => Some(Duration::from_secs_f64(secs)),
+            _ => {
+                tracing::warn!(value = %v, "METRICS_FLUSH_SECONDS is not a positive number of seconds; ignored");
+                flush_every
+            }
+        },
+        Err(_) => flush_every,
+    };
     let name = std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok().filter(|n| !n.is_empty());
     let exporter = Exporter::new(name.unwrap_or_else(|| function.to_string()));
     if EXPORTER.set(exporter).is_err() {
