@@ -433,3 +433,17 @@ fn the_stuck_job_threshold_is_the_lease_plus_the_margin() {
     assert_eq!(alarm["MetricName"].as_str(), Some(shared::metrics::names::SECONDS_SINCE_CHECKPOINT.name));
     assert_eq!(serde_norway::to_string(&alarm["Threshold"]).unwrap().trim(), "!Ref StuckJobSeconds");
 }
+
+/// README's Operations section names every metric the code publishes and
+/// every alarm the template defines, each with what to do.
+#[test]
+fn readme_describes_every_metric_and_alarm() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let ops = &readme[readme.find("## Operations").expect("an Operations section")..];
+    for m in shared::metrics::names::ALL {
+        assert!(ops.contains(&format!("`{}`", m.name)), "README's Operations does not describe {}", m.name);
+    }
+    for (id, _) in resources_of_type(&template(), "AWS::CloudWatch::Alarm") {
+        assert!(ops.contains(&format!("`{id}`")), "README's Operations has no runbook line for {id}");
+    }
+}
