@@ -130,7 +130,7 @@ mod tests {
         let mut f = OpenOptions::new().append(true).open(&log).expect("open");
         write!(f, "{LOG}\n  INFO cargo-lambda: building\n{EMF}\n{}", &EMF[..40]).expect("write");
         assert_eq!(c.collect().expect("collect"), 1);
-        write!(f, "{}\n", &EMF[40..]).expect("write");
+        writeln!(f, "{}", &EMF[40..]).expect("write");
         assert_eq!(c.collect().expect("collect"), 1, "the half line, once whole");
         assert_eq!(c.collect().expect("collect"), 0);
         let text = std::fs::read_to_string(c.documents()).expect("documents");
