@@ -179,7 +179,6 @@ pub fn install(function: &str, flush_every: Option<Duration>) -> Result<&'static
     }
     let exporter = EXPORTER.get().ok_or(MetricsError::AlreadyInstalled)?;
     metrics::set_global_recorder(exporter.recorder.clone()).map_err(|_| MetricsError::AlreadyInstalled)?;
-    describe();
     if let Some(period) = flush_every {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(period);
