@@ -125,9 +125,8 @@ fn like(pattern: &str, value: &str) -> bool {
 /// request, with `SenderRoleArns` set to `senders`.
 fn denied(senders: &str, principal: &str, action: &str, object: &str) -> bool {
     let t = template();
-    let statements = t["Resources"]["BucketTlsOnlyPolicy"]["Properties"]["PolicyDocument"]["Statement"]
-        .as_sequence()
-        .unwrap();
+    let statements =
+        t["Resources"]["BucketTlsOnlyPolicy"]["Properties"]["PolicyDocument"]["Statement"].as_sequence().unwrap();
     let s = statements.iter().find(|s| s["Sid"].as_str() == Some("OnlyApprovedWritersSend")).expect("the statement");
     assert_eq!(s["Effect"].as_str(), Some("Deny"));
     assert_eq!(s["Principal"].as_str(), Some("*"), "every principal, administrators included");
@@ -152,7 +151,12 @@ fn role(name: &str) -> String {
 #[test]
 fn only_approval_ab_split_and_named_senders_may_write_batches() {
     let put = "s3:PutObject";
-    for who in [role("Admin"), role("SendBatchFunctionRole"), role("ScheduledFunctionRole"), format!("arn:aws:iam::{ACCOUNT}:root")] {
+    for who in [
+        role("Admin"),
+        role("SendBatchFunctionRole"),
+        role("ScheduledFunctionRole"),
+        format!("arn:aws:iam::{ACCOUNT}:root"),
+    ] {
         assert!(denied("", &who, put, "batches/anyone.jsonl"), "{who} must not write batches/");
     }
     assert!(!denied("", &role("ApprovalFunctionRole"), put, "batches/approval/r1.jsonl"));

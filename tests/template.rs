@@ -267,3 +267,183 @@ fn every_function_has_sample_events() {
         assert!(samples.iter().any(|s| s.starts_with(&format!("{function}-"))), "{function} has no sample event");
     }
 }
+
+/// Alarms whose `AlarmActions` do not notify the AlarmTopic.
+fn alarms_without_actions(t: &Value) -> Vec<String> {
+    resources_of_type(t, "AWS::CloudWatch::Alarm")
+        .into_iter()
+        .filter(|(_, a)| {
+            let actions = serde_norway::to_string(&a["Properties"]["AlarmActions"]).unwrap_or_default();
+            !actions.contains("!Ref AlarmTopic")
+        })
+        .map(|(id, _)| id.to_owned())
+        .collect()
+}
+
+/// Every alarm reaches a person: it notifies AlarmTopic, which AlarmEmail
+/// subscribes to when it is set.
+#[test]
+fn every_alarm_notifies_the_alarm_topic() {
+    let t = template();
+    assert!(resources_of_type(&t, "AWS::CloudWatch::Alarm").len() >= 11);
+    assert_eq!(alarms_without_actions(&t), Vec::<String>::new());
+    for recovers in
+        ["SendBatchStuckJobAlarm", "SendBatchFailureRateAlarm", "FailedLinksAlarm", "SendBatchStuckLinkAlarm"]
+    {
+        let ok = serde_norway::to_string(&t["Resources"][recovers]["Properties"]["OKActions"]).unwrap();
+        assert!(ok.contains("!Ref AlarmTopic"), "{recovers} does not say it recovered: {ok}");
+    }
+    let subscription = &t["Resources"]["AlarmEmailSubscription"];
+    assert_eq!(subscription["Condition"].as_str(), Some("HasAlarmEmail"));
+    assert_eq!(subscription["Properties"]["Protocol"].as_str(), Some("email"));
+    assert_eq!(t["Parameters"]["AlarmEmail"]["Default"].as_str(), Some(""));
+
+    // The check can fail: an alarm without actions is named.
+    let mut broken = t.clone();
+    let alarm = broken["Resources"]["FailedLinksAlarm"]["Properties"].as_mapping_mut().unwrap();
+    alarm.remove("AlarmActions");
+    assert_eq!(alarms_without_actions(&broken), ["FailedLinksAlarm"]);
+}
+
+/// `(namespace, metric, dimension names)` of every metric an array in a
+/// dashboard widget names (`[namespace, name, dim, value, ..., {options}]`).
+fn dashboard_metrics(body: &serde_json::Value) -> Vec<(String, String, Vec<String>)> {
+    let mut found = Vec::new();
+    for widget in body["widgets"].as_array().expect("widgets") {
+        for m in widget["properties"]["metrics"].as_array().into_iter().flatten() {
+            let parts: Vec<&str> = m.as_array().expect("a metric array").iter().filter_map(|v| v.as_str()).collect();
+            if parts.len() >= 2 {
+                let dims = parts[2..].iter().step_by(2).map(|d| d.to_string()).collect();
+                found.push((parts[0].to_owned(), parts[1].to_owned(), dims));
+            }
+        }
+    }
+    found
+}
+
+/// The dashboard body with every `${...}` of its `!Sub` replaced.
+fn dashboard_body(t: &Value) -> serde_json::Value {
+    let body = match &t["Resources"]["Dashboard"]["Properties"]["DashboardBody"] {
+        Value::Tagged(tagged) => tagged.value.as_str().expect("!Sub of a string").to_owned(),
+        other => panic!("DashboardBody is not a !Sub: {other:?}"),
+    };
+    let mut text = String::new();
+    let mut rest = body.as_str();
+    while let Some(start) = rest.find("${") {
+        let end = rest[start..].find('}').expect("closed ${") + start;
+        text.push_str(&rest[..start]);
+        // Numbers stand unquoted in the JSON (annotation values): 1 parses
+        // both there and inside strings.
+        text.push('1');
+        rest = &rest[end + 1..];
+    }
+    text.push_str(rest);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("the dashboard body is not JSON: {e}\n{text}"))
+}
+
+/// A pushbatch metric named in the template must be one shared::metrics
+/// publishes, with dimensions it carries: the two cannot drift apart.
+fn check_published(metric: &str, dims: &[String], place: &str) {
+    use shared::metrics::names;
+    let published = names::find(metric).unwrap_or_else(|| panic!("{place}: {metric} is not in shared::metrics::names"));
+    for d in dims {
+        assert!(
+            d == names::FUNCTION || published.dimensions.contains(&d.as_str()),
+            "{place}: {metric} has no dimension {d} (it has {:?})",
+            published.dimensions
+        );
+    }
+    assert!(dims.iter().any(|d| d == names::FUNCTION), "{place}: {metric} without its function dimension");
+}
+
+#[test]
+fn dashboard_and_alarms_name_only_metrics_the_code_publishes() {
+    use shared::metrics::names;
+    let t = template();
+    let body = dashboard_body(&t);
+    let metrics = dashboard_metrics(&body);
+    let ours: Vec<_> = metrics.iter().filter(|(ns, _, _)| ns == names::NAMESPACE).collect();
+    for (_, metric, dims) in &ours {
+        check_published(metric, dims, "Dashboard");
+    }
+    let shown: BTreeSet<&str> = ours.iter().map(|(_, m, _)| m.as_str()).collect();
+    for needed in ["PushAnswers", "DevicesFailed", "DevicesAttempted", "PushLatency", "SecondsSinceCheckpoint"] {
+        assert!(shown.contains(needed), "the dashboard does not show {needed}");
+    }
+    let others: BTreeSet<(&str, &str)> = metrics
+        .iter()
+        .filter(|(ns, _, _)| ns != names::NAMESPACE)
+        .map(|(ns, m, _)| (ns.as_str(), m.as_str()))
+        .collect();
+    assert!(others.contains(&("AWS/Lambda", "ConcurrentExecutions")), "chains running");
+    assert!(others.contains(&("AWS/SQS", "ApproximateNumberOfMessagesVisible")), "the failed-links queue");
+
+    for (id, alarm) in resources_of_type(&t, "AWS::CloudWatch::Alarm") {
+        let p = &alarm["Properties"];
+        let mut named: Vec<&Value> = Vec::new();
+        if p["Namespace"].as_str().is_some() {
+            named.push(p);
+        }
+        for m in p["Metrics"].as_sequence().into_iter().flatten() {
+            named.push(&m["MetricStat"]["Metric"]);
+        }
+        for m in named.into_iter().filter(|m| m["Namespace"].as_str() == Some(names::NAMESPACE)) {
+            let dims: Vec<String> = m["Dimensions"]
+                .as_sequence()
+                .into_iter()
+                .flatten()
+                .filter_map(|d| d["Name"].as_str().map(str::to_owned))
+                .collect();
+            check_published(m["MetricName"].as_str().expect("MetricName"), &dims, id);
+        }
+    }
+}
+
+/// EMF needs no permission beyond writing logs: no function may publish
+/// metrics through the API.
+#[test]
+fn no_function_may_put_metric_data() {
+    let t = template();
+    let functions = resources_of_type(&t, "AWS::Serverless::Function");
+    assert!(functions.len() >= 5);
+    for (id, f) in functions {
+        let policies = serde_norway::to_string(&f["Properties"]["Policies"]).unwrap();
+        assert!(policies.contains("Action"), "{id}: no statements read");
+        assert!(!policies.contains("cloudwatch:"), "{id} may call CloudWatch: EMF needs no permission\n{policies}");
+    }
+}
+
+/// The stuck-job threshold is send-batch's lease plus its margin, as its
+/// settings define them by default.
+#[test]
+fn the_stuck_job_threshold_is_the_lease_plus_the_margin() {
+    let settings = std::fs::read_to_string(root().join("functions/send-batch/src/settings.rs")).unwrap();
+    let default_of = |var: &str| -> f64 {
+        let at = settings.find(&format!("\"{var}\", ")).unwrap_or_else(|| panic!("{var} in settings.rs"));
+        let rest = &settings[at + var.len() + 4..];
+        let number: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+        number.parse().unwrap_or_else(|e| panic!("{var}'s default {number:?}: {e}"))
+    };
+    let lease = default_of("LEASE_SECONDS");
+    // The margin's floor: `floor_default`, 20 s unless MAX_RUN_SECONDS is short.
+    assert!(settings.contains("max_run.map_or(20.0,"), "the margin's default moved: update StuckJobSeconds");
+    let t = template();
+    assert_eq!(t["Parameters"]["StuckJobSeconds"]["Default"].as_f64(), Some(lease + 20.0));
+    let alarm = &t["Resources"]["SendBatchStuckJobAlarm"]["Properties"];
+    assert_eq!(alarm["MetricName"].as_str(), Some(shared::metrics::names::SECONDS_SINCE_CHECKPOINT.name));
+    assert_eq!(serde_norway::to_string(&alarm["Threshold"]).unwrap().trim(), "!Ref StuckJobSeconds");
+}
+
+/// README's Operations section names every metric the code publishes and
+/// every alarm the template defines, each with what to do.
+#[test]
+fn readme_describes_every_metric_and_alarm() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let ops = &readme[readme.find("## Operations").expect("an Operations section")..];
+    for m in shared::metrics::names::ALL {
+        assert!(ops.contains(&format!("`{}`", m.name)), "README's Operations does not describe {}", m.name);
+    }
+    for (id, _) in resources_of_type(&template(), "AWS::CloudWatch::Alarm") {
+        assert!(ops.contains(&format!("`{id}`")), "README's Operations has no runbook line for {id}");
+    }
+}

@@ -12,6 +12,7 @@ use ab_split::handler::{Deps, handle};
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     shared::logging::init_json();
+    shared::metrics::install("ab-split", None)?;
     let mut env = EnvReader::from_process();
     let runs_table = env.string_or(CAMPAIGN_RUNS.env, CAMPAIGN_RUNS.default_name);
     env.finish()?;
@@ -22,7 +23,10 @@ async fn main() -> anyhow::Result<()> {
         runs: DynamoRuns::new(shared::aws::dynamodb(&aws), runs_table),
     };
     let deps = &deps;
-    run(service_fn(move |event: LambdaEvent<S3Event>| async move { handle(deps, event).await }))
-        .await
-        .map_err(|e| anyhow::anyhow!(e))
+    run(service_fn(move |event: LambdaEvent<S3Event>| async move {
+        let _metrics = shared::metrics::invocation();
+        handle(deps, event).await
+    }))
+    .await
+    .map_err(|e| anyhow::anyhow!(e))
 }

@@ -121,6 +121,8 @@ where
             {
                 Created::New(info) => {
                     tracing::info!(job, variant = output.name, users = output.users, key = output.key, "written");
+                    // Only files this attempt wrote: a repeated event adds nothing.
+                    shared::metrics::campaigns::assigned(campaign.id, &output.name, output.users);
                     info
                 }
                 Created::AlreadyExists => {

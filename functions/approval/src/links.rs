@@ -35,6 +35,9 @@ fn refused(status: StatusCode, title: &str, text: &str, urls: &Urls, request_id:
 }
 
 fn refusal_page(r: &Refusal, urls: &Urls, id: &str) -> Response<Body> {
+    if matches!(r, Refusal::Expired) {
+        shared::metrics::approval::expired_link();
+    }
     let (status, title) = match r {
         Refusal::LinkUsed => (StatusCode::CONFLICT, "Link already used"),
         Refusal::NotPending(Status::Approved) => (StatusCode::CONFLICT, "Already approved"),
@@ -81,6 +84,7 @@ async fn check<P: Ports>(p: &P, id: &str, token: &str, urls: &Urls) -> Result<Ch
     let link = match p.signer().verify_at(token, now) {
         Ok(link) => link,
         Err(LinkError::Expired) => {
+            shared::metrics::approval::expired_link();
             return Err(refused(
                 StatusCode::GONE,
                 "Link expired",
@@ -242,6 +246,7 @@ async fn approve<P: Ports>(p: &P, c: Checked, urls: &Urls) -> Response<Body> {
         }
     };
     tracing::info!(request_id = %id, approver = %c.link.approver, "request approved");
+    shared::metrics::approval::approved();
 
     let settings = p.settings();
     let key = batch_key(&id);
@@ -301,6 +306,7 @@ async fn reject<P: Ports>(p: &P, c: Checked, reason: Option<String>, urls: &Urls
         Err(e) => return update_failed(e, urls, &id),
     };
     tracing::info!(request_id = %id, approver = %c.link.approver, "request rejected");
+    shared::metrics::approval::rejected();
     let status_url = urls.status(&id);
     if let Err(e) = p.mail().send(&mails::decided(&rejected, &p.settings().mail_from, &status_url)).await {
         tracing::error!(request_id = %id, error = %Chain(&e), "emailing the requester failed");
@@ -335,6 +341,7 @@ async fn test<P: Ports>(p: &P, c: Checked, urls: &Urls) -> Response<Body> {
         return internal("The test could not be sent.");
     }
     tracing::info!(request_id = %id, approver, key, "test batch written");
+    shared::metrics::approval::test_send();
     let max = p.settings().test_sends_per_approver;
     let again = if n < max {
         let token = p.signer().sign(&Link::new(&id, Action::Test, &approver, updated.expires_at));

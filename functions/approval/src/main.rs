@@ -15,6 +15,7 @@ use approval::settings::Settings;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     shared::logging::init_json();
+    shared::metrics::install("approval", None)?;
     let settings = Settings::load()?;
     let aws = shared::aws::sdk_config().await;
     let key = shared::aws::load_secret(&aws, &settings.link_key).await?;
@@ -30,9 +31,10 @@ async fn main() -> anyhow::Result<()> {
         clock: system_clock(),
     };
     let deps = &deps;
-    run(service_fn(
-        move |request: Request| async move { Ok::<_, std::convert::Infallible>(handle(deps, request).await) },
-    ))
+    run(service_fn(move |request: Request| async move {
+        let _metrics = shared::metrics::invocation();
+        Ok::<_, std::convert::Infallible>(handle(deps, request).await)
+    }))
     .await
     .map_err(|e| anyhow::anyhow!(e))
 }

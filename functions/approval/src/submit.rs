@@ -140,6 +140,7 @@ pub async fn submit<P: Ports>(p: &P, request: &Request, urls: &Urls) -> Response
         }
     }
     tracing::info!(request_id, requester = %record.requester, users = record.counts.valid_users, "request stored");
+    shared::metrics::approval::submitted();
 
     let failures = email_everyone(p, &record, urls).await;
     if !failures.is_empty() {

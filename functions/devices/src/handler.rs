@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
+use shared::batch::Platform;
 use shared::devices::{DeviceError, DeviceRegister, DeviceUnregister, Registered, Registration};
+use shared::metrics::{self, Provider};
 use tracing::{info, warn};
 
 use crate::auth::{self, Caller};
@@ -111,6 +113,11 @@ where
                 .register(user_id, &registration, settings.max_devices)
                 .await
                 .map_err(|e| store_error(&e, user_id))?;
+            // An evicted entry's platform was read back from the table;
+            // one that no longer parses is not counted.
+            let evicted: Vec<Provider> =
+                outcome.evicted.iter().filter_map(|e| Platform::parse(&e.platform)).map(Provider::from).collect();
+            metrics::devices::registered(registration.device.platform.into(), outcome.created, &evicted);
             Ok(registered(user_id, &registration, &outcome))
         }
         Route::Unregister { token, .. } => {
@@ -121,6 +128,7 @@ where
             }
             // Absent or removed alike: the device is not registered now,
             // which is what the caller asked for.
+            metrics::devices::unregistered();
             Ok(empty_response(StatusCode::NO_CONTENT))
         }
     }

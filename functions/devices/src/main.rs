@@ -13,11 +13,13 @@ use devices::settings::Settings;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     shared::logging::init_json();
+    shared::metrics::install("devices", None)?;
     let settings = Settings::load()?;
     let aws = shared::aws::sdk_config().await;
     let store = DynamoDevices::new(shared::aws::dynamodb(&aws), &settings.devices_table);
     let (store, settings) = (&store, &settings);
     run(service_fn(move |request: Request| async move {
+        let _metrics = shared::metrics::invocation();
         Ok::<_, Infallible>(handle(store, settings, request, chrono::Utc::now()).await)
     }))
     .await

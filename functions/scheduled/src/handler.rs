@@ -140,6 +140,7 @@ where
     let bytes = segment.finish().await?;
     deps.runs.finish(campaign.id, &run_date, RunState::Segmented, report.users, Some(&key), now_ms()).await?;
     tracing::info!(job, users = report.users, pages, bytes, segment = key, "segment written");
+    shared::metrics::campaigns::segmented(campaign.id, report.users);
     report.segment = Some(key);
     Ok(report)
 }

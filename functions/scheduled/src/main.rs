@@ -12,6 +12,7 @@ use scheduled::settings::Settings;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     shared::logging::init_json();
+    shared::metrics::install("scheduled", None)?;
     let settings = Settings::load()?;
     let aws = shared::aws::sdk_config().await;
     let deps = Deps {
@@ -23,7 +24,10 @@ async fn main() -> anyhow::Result<()> {
         lease_ms: settings.lease.as_millis() as i64,
     };
     let deps = &deps;
-    run(service_fn(move |event: LambdaEvent<ScheduleEvent>| async move { handle(deps, event).await }))
-        .await
-        .map_err(|e| anyhow::anyhow!(e))
+    run(service_fn(move |event: LambdaEvent<ScheduleEvent>| async move {
+        let _metrics = shared::metrics::invocation();
+        handle(deps, event).await
+    }))
+    .await
+    .map_err(|e| anyhow::anyhow!(e))
 }

@@ -22,6 +22,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     shared::logging::init_json();
+    shared::metrics::install("send-batch", Some(std::time::Duration::from_secs(60)))?;
     let settings = Settings::load()?;
     let aws = shared::aws::sdk_config().await;
     let deps = Deps {

@@ -15,6 +15,7 @@ use http::header::{AUTHORIZATION, HeaderName};
 use super::Outcome;
 use super::h2::{H2Pool, PoolOptions, TransportError};
 use crate::clock::now_secs;
+use crate::metrics::{self, Provider};
 use crate::quota::DynSharedQuota;
 use crate::render::ApnsHeaders;
 
@@ -110,7 +111,7 @@ impl ApnsClient {
         options: &PoolOptions,
         signer: TokenSigner,
     ) -> Result<Self, ApnsError> {
-        Ok(Self { pool: H2Pool::new(endpoint, tls, options)?, signer, shared_quota: None })
+        Ok(Self { pool: H2Pool::new(endpoint, tls, options)?.for_provider(Provider::Apns), signer, shared_quota: None })
     }
 
     /// Draws every request from a rate shared with every other sender. APNs
@@ -124,8 +125,16 @@ impl ApnsClient {
     /// Sends one payload to `token` as the app `topic` names.
     pub async fn send(&self, token: &str, payload: Bytes, headers: &ApnsHeaders, topic: &HeaderValue) -> Outcome {
         if let Some(quota) = &self.shared_quota {
+            let waiting = Instant::now();
             quota.take_one().await;
+            metrics::throttled(Provider::Apns, waiting.elapsed());
         }
+        let outcome = self.request(token, payload, headers, topic).await;
+        metrics::answer(Provider::Apns, outcome.class());
+        outcome
+    }
+
+    async fn request(&self, token: &str, payload: Bytes, headers: &ApnsHeaders, topic: &HeaderValue) -> Outcome {
         let authorization = match self.signer.authorization() {
             Ok(t) => t,
             Err(e) => return Outcome::Failed(e.to_string()),

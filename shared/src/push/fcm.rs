@@ -3,7 +3,7 @@
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use gcp_auth::{CustomServiceAccount, Token, TokenProvider};
@@ -15,6 +15,7 @@ use tokio::sync::{Mutex, RwLock};
 
 use super::Outcome;
 use super::h2::{H2Pool, PoolOptions, TransportError};
+use crate::metrics::{self, Provider};
 use crate::quota::DynSharedQuota;
 
 pub const DEFAULT_ENDPOINT: &str = "https://fcm.googleapis.com";
@@ -84,7 +85,7 @@ impl FcmClient {
             .map(str::to_owned)
             .or_else(|| account.project_id().map(str::to_owned))
             .ok_or(FcmError::NoProject)?;
-        let pool = H2Pool::new(endpoint, tls, options)?;
+        let pool = H2Pool::new(endpoint, tls, options)?.for_provider(Provider::Fcm);
         let url = format!("{}/v1/projects/{project}/messages:send", pool.origin());
         let limiter = rate_per_minute.and_then(NonZeroU32::new).map(|per_minute| {
             // Smooth over the minute: a burst of at most one second's share.
@@ -109,12 +110,20 @@ impl FcmClient {
 
     /// Sends one `{"message": ...}` body.
     pub async fn send(&self, body: Bytes) -> Outcome {
+        let waiting = Instant::now();
         if let Some(limiter) = &self.limiter {
             limiter.until_ready().await;
         }
         if let Some(quota) = &self.shared_quota {
             quota.take_one().await;
         }
+        metrics::throttled(Provider::Fcm, waiting.elapsed());
+        let outcome = self.request(body).await;
+        metrics::answer(Provider::Fcm, outcome.class());
+        outcome
+    }
+
+    async fn request(&self, body: Bytes) -> Outcome {
         let token = match self.auth.bearer().await {
             Ok(t) => t,
             Err(e) => return Outcome::Retry { reason: format!("OAuth token: {e}"), after: None },

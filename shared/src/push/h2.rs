@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, Response, Uri};
@@ -21,6 +21,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{Mutex, Semaphore};
 use tokio_rustls::TlsConnector;
+
+use crate::metrics::{self, Provider};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -50,6 +52,8 @@ pub struct H2Pool {
     next: AtomicUsize,
     in_flight: Arc<Semaphore>,
     timeout: Duration,
+    /// Whose latency this pool's requests are (none: not measured).
+    provider: Option<Provider>,
 }
 
 impl H2Pool {
@@ -69,7 +73,14 @@ impl H2Pool {
             next: AtomicUsize::new(0),
             in_flight: Arc::new(Semaphore::new(options.max_in_flight.max(1))),
             timeout: options.request_timeout,
+            provider: None,
         })
+    }
+
+    /// Publishes each request's latency as `provider`'s.
+    pub fn for_provider(mut self, provider: Provider) -> Self {
+        self.provider = Some(provider);
+        self
     }
 
     /// `https://host:port`, for building request URIs.
@@ -82,6 +93,9 @@ impl H2Pool {
         let _permit = self.in_flight.acquire().await.map_err(|e| TransportError::Request(e.to_string()))?;
         let slot = self.next.fetch_add(1, Ordering::Relaxed) % self.slots.len();
         let mut sender = self.sender(slot).await?;
+        // From here on the time is the provider's (and the network's), not
+        // this process's queue for a permit or a connection.
+        let started = Instant::now();
         let work = async {
             sender.ready().await.map_err(|e| TransportError::Request(e.to_string()))?;
             let response = sender.send_request(request).await.map_err(|e| TransportError::Request(e.to_string()))?;
@@ -93,6 +107,9 @@ impl H2Pool {
             Ok(r) => r,
             Err(_) => Err(TransportError::Timeout(self.timeout)),
         };
+        if let Some(provider) = self.provider {
+            metrics::latency(provider, started.elapsed());
+        }
         if result.is_err() && sender.is_closed() {
             let mut guard = self.slots[slot].lock().await;
             if guard.as_ref().is_some_and(SendRequest::is_closed) {

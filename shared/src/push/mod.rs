@@ -12,6 +12,8 @@ mod tls;
 
 use std::time::Duration;
 
+use crate::metrics::AnswerClass;
+
 pub use send::{Providers, PushSend};
 pub use tls::{TlsError, client_config};
 
@@ -30,6 +32,19 @@ pub enum Outcome {
     AuthExpired(String),
     /// Give up and record it in `failed.jsonl`.
     Failed(String),
+}
+
+impl Outcome {
+    /// The outcome without its reason, as the metrics count it.
+    pub fn class(&self) -> AnswerClass {
+        match self {
+            Outcome::Delivered => AnswerClass::Delivered,
+            Outcome::Dead(_) => AnswerClass::Dead,
+            Outcome::Retry { .. } => AnswerClass::Retry,
+            Outcome::AuthExpired(_) => AnswerClass::AuthExpired,
+            Outcome::Failed(_) => AnswerClass::Failed,
+        }
+    }
 }
 
 /// Parses a `retry-after` header given in seconds (both providers use seconds).

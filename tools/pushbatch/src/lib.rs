@@ -8,6 +8,7 @@
 //! - [`campaign`]: `campaign report`, the A/B results of a scheduled campaign.
 //! - [`jobs`]: `send` (upload and follow) and `status`; [`validate`]: offline
 //!   checks of a batch file; [`demo`]: the main job on the local stack.
+//! - [`metrics`]: the dashboard's numbers from the local stack's EMF lines.
 //! - [`context`] and [`env_file`]: repository root, state directory and the
 //!   layered environment every command reads.
 
@@ -19,6 +20,7 @@ pub mod demo;
 pub mod env_file;
 pub mod jobs;
 pub mod local;
+pub mod metrics;
 pub mod progress;
 pub mod rss;
 pub mod seed;

@@ -39,6 +39,8 @@ enum Command {
     Validate(pushbatch::validate::ValidateArgs),
     /// The main job on the local stack: up, seed, send, check against the sandbox
     Demo(pushbatch::demo::DemoArgs),
+    /// What the CloudWatch dashboard would show, from the local stack's metrics
+    Metrics(pushbatch::metrics::MetricsArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +69,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Campaign(command) => pushbatch::campaign::dispatch(&ctx.env()?, command).await?,
             Command::Validate(args) => pushbatch::validate::run(args).await?,
             Command::Demo(args) => pushbatch::demo::run(args, &ctx).await?,
+            Command::Metrics(args) => pushbatch::metrics::run(args, &ctx)?,
         })
     })
 }

@@ -162,6 +162,15 @@ impl Run<'_> {
                 warn!(part = part.name(), outcome = ?stopped, "replaced an unhealthy process");
             }
             let launch = launch(self.config, part)?;
+            if part == Part::Watch {
+                // The functions' EMF lines from here on are this stack's metrics.
+                crate::metrics::collect::Collector::new(self.state.log_file(part), &self.state.path().join("metrics"))
+                    .begin()
+                    .map_err(|e| LocalError::Provision {
+                        what: "the metrics collection".into(),
+                        message: e.to_string(),
+                    })?;
+            }
             let child = spawn_detached(&launch, &self.state.log_file(part), &pid_file)?;
             info!(part = part.name(), pid = child.id(), "started");
             children.push((part, child));
