@@ -32,7 +32,7 @@ async fn local_stack_routes_events_and_invokes() -> anyhow::Result<()> {
 
     let status = stack.status().await;
     assert!(status.all_healthy(), "not all healthy:\n{}", status.render_table());
-    assert_eq!(status.endpoints.len(), 7);
+    assert_eq!(status.endpoints.len(), pushbatch_tests::Endpoint::ALL.len(), "every endpoint is reported");
     for part in Part::ALL {
         assert!(status.endpoints.iter().any(|e| e.part == part.name() && e.pid.is_some()), "{part} has no live pid");
     }
