@@ -249,7 +249,8 @@ async fn send_batch_on_the_local_stack() -> anyhow::Result<()> {
     }
     assert_eq!(counters[0], counters[1]);
 
-    // 4. Malformed JSON at entry 1001: the first 1000 are sent and counted.
+    // 4. Malformed JSON at entry 1001: the pre-flight check finds it before
+    // the first push, so nothing is sent, and the error names the byte and line.
     let mut body = jsonl("broken", 0..1000, &opts);
     let bad_at = body.len() + 1;
     body.extend_from_slice(b"\n{\"user_id\": \"u-x\",, }\n\"u-000001\"\n");
@@ -258,7 +259,8 @@ async fn send_batch_on_the_local_stack() -> anyhow::Result<()> {
     assert_eq!(s.status, "failed");
     let reason = s.reason.unwrap_or_default();
     assert!(reason.contains("line 1002") && reason.contains(&format!("byte {}", bad_at + 18)), "{reason}");
-    assert_eq!(s.counters.entries, 1000);
+    assert!(reason.contains("nothing was sent"), "{reason}");
+    assert_eq!(s.counters.entries, 0);
 
     // 5. Overwriting the file mid-job aborts that job cleanly.
     let key = "batches/overwritten.jsonl";

@@ -2,7 +2,7 @@
 
 use shared::devices::{DeviceLookup, DevicePrune};
 use shared::invoke::InvokeAsync;
-use shared::jobs::{ControlRead, ControlWrite, JobRead, JobWrite};
+use shared::jobs::{ControlRead, ControlWrite, JobRead, JobWrite, LiveJobs};
 use shared::objects::{ObjectList, ObjectRead, ObjectWrite};
 use shared::push::PushSend;
 use shared::quota::QuotaBuckets;
@@ -27,7 +27,7 @@ pub struct Deps<O, D, J, P, I, S, R> {
 pub trait Ports: Send + Sync {
     type Objects: ObjectRead + ObjectWrite + ObjectList;
     type Devices: DeviceLookup + DevicePrune;
-    type Jobs: JobRead + JobWrite + ControlRead + ControlWrite;
+    type Jobs: JobRead + JobWrite + ControlRead + ControlWrite + LiveJobs;
     type Push: PushSend;
     type Invoker: InvokeAsync;
     type Schedules: ScheduleJobs;
@@ -46,7 +46,7 @@ impl<O, D, J, P, I, S, R> Ports for Deps<O, D, J, P, I, S, R>
 where
     O: ObjectRead + ObjectWrite + ObjectList,
     D: DeviceLookup + DevicePrune,
-    J: JobRead + JobWrite + ControlRead + ControlWrite,
+    J: JobRead + JobWrite + ControlRead + ControlWrite + LiveJobs,
     P: PushSend,
     I: InvokeAsync,
     S: ScheduleJobs,

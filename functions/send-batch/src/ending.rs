@@ -16,11 +16,13 @@ pub struct Sent {
     pub seq: u64,
     pub batches: u64,
     pub entries: u64,
+    pub busy_ms: u64,
 }
 
 impl Sent {
     pub fn ended(self, outcome: LinkOutcome) -> LinkResult {
-        LinkResult { job_id: self.job_id, seq: self.seq, outcome, batches: self.batches, entries: self.entries }
+        let Sent { job_id, seq, batches, entries, busy_ms } = self;
+        LinkResult { job_id, seq, outcome, batches, entries, busy_ms }
     }
 }
 

@@ -30,6 +30,11 @@ pub fn triggers(payload: Value) -> Result<Vec<Trigger>, LinkError> {
 }
 
 pub async fn handle<P: Ports>(ports: &P, event: LambdaEvent<Value>) -> Result<Value, LinkError> {
+    // Every invocation's metrics are written when it ends, errors included.
+    let _metrics = shared::metrics::invocation();
+    if event.payload.get("watchdog").is_some() {
+        return crate::watchdog::run(ports, shared::clock::now_ms()).await;
+    }
     let link = Link {
         function: event.context.env_config.function_name.clone(),
         function_arn: event.context.invoked_function_arn.clone(),

@@ -46,17 +46,32 @@ where
 }
 
 /// Sends from the record's offset until the file ends, the time runs low,
-/// or the job's control says otherwise.
+/// or the job's control says otherwise; publishes the link's metrics.
 pub async fn run<P: Ports>(
+    ports: &P,
+    link: &Link,
+    record: JobRecord,
+    budget: TimeBudget,
+) -> Result<LinkResult, LinkError> {
+    let mut metrics = shared::metrics::link_started(&record.job_id);
+    let result = send(ports, link, record, budget, &mut metrics).await;
+    if let Ok(done) = &result {
+        metrics.finish(Duration::from_millis(done.busy_ms));
+    }
+    result
+}
+
+async fn send<P: Ports>(
     ports: &P,
     link: &Link,
     mut record: JobRecord,
     mut budget: TimeBudget,
+    metrics: &mut shared::metrics::Link,
 ) -> Result<LinkResult, LinkError> {
     let job = record.job_id.clone();
     let seq = record.seq;
     let layout: Layout = record.layout.clone().ok_or_else(|| LinkError::NoLayout(job.clone()))?;
-    let mut out = Sent { job_id: job.clone(), seq, batches: 0, entries: 0 };
+    let mut out = Sent { job_id: job.clone(), seq, batches: 0, entries: 0, busy_ms: 0 };
     let renderer = match Renderer::new(&layout.header, &ports.settings().default_topic) {
         Ok(r) => r,
         Err(e) => return ending::finish(ports, record, JobStatus::Failed, Some(e.to_string()), out).await,
@@ -125,12 +140,15 @@ pub async fn run<P: Ports>(
             let took = started.elapsed();
             let entries_before = record.counters.entries;
             record.counters.add(&result.counters);
+            metrics.batch(&result.counters);
             record.offset = reader.position();
             record.line = reader.line();
             record.busy_ms += took.as_millis() as u64;
+            out.busy_ms += took.as_millis() as u64;
             if !ending::checkpoint(ports, &mut record).await? {
                 return Ok(out.ended(LinkOutcome::LostClaim));
             }
+            metrics.checkpointed();
             out.batches += 1;
             out.entries += result.counters.entries;
             log_batch(&record, batch_offset, &result.counters, took, &budget);
@@ -202,9 +220,12 @@ async fn after_canary<P: Ports>(
             tracing::info!(job_id = job, summary, "the canary passed; going on");
             return Ok(match fanout::reshard(ports, link, record).await? {
                 // The canary's own batches are this link's; the rest are the shards'.
-                fanout::Resharded::Sharded(result) => {
-                    Canaried::Ended(LinkResult { batches: out.batches, entries: out.entries, ..result })
-                }
+                fanout::Resharded::Sharded(result) => Canaried::Ended(LinkResult {
+                    batches: out.batches,
+                    entries: out.entries,
+                    busy_ms: out.busy_ms,
+                    ..result
+                }),
                 fanout::Resharded::Single(record) => Canaried::Going(record, out),
             });
         }

@@ -18,3 +18,4 @@ pub mod providers;
 pub mod reports;
 pub mod send;
 pub mod settings;
+pub mod watchdog;

@@ -103,11 +103,13 @@ pub struct LinkResult {
     pub outcome: LinkOutcome,
     pub batches: u64,
     pub entries: u64,
+    /// Time this link spent on its batches, as the job record counts it.
+    pub busy_ms: u64,
 }
 
 impl LinkResult {
     pub fn new(job_id: &str, seq: u64, outcome: LinkOutcome) -> Self {
-        Self { job_id: job_id.into(), seq, outcome, batches: 0, entries: 0 }
+        Self { job_id: job_id.into(), seq, outcome, batches: 0, entries: 0, busy_ms: 0 }
     }
 }
 

@@ -357,3 +357,28 @@ async fn a_throttled_link_that_runs_out_of_time_hands_on_without_sending_the_bat
     assert_eq!(record.counters.entries, 20, "only what the rate let through");
     assert_eq!(sends(&d) as u64, record.counters.total_devices().delivered);
 }
+
+#[tokio::test]
+async fn the_watchdog_sees_a_chain_whose_link_died_and_leaves_paused_jobs_alone() {
+    let n = 200;
+    let d = deps(n, 20, Some(0.0));
+    let key = "batches/dying.jsonl";
+    let etag = start(&d, key, jsonl_file(n));
+    invoke(&d, s3_event(key, &etag, "01")).await;
+    // The continuation is lost and the link is never retried: the record
+    // stays where the first link left it.
+    d.invoker.take();
+    let job = job_of(&d, key);
+    let now = job.updated_at_ms + 10 * 60 * 1000;
+    let reading = send_batch::watchdog::look(&d, now).await.unwrap();
+    assert_eq!(reading.running_chains, 1);
+    assert_eq!(reading.stuck.len(), 1, "{reading:?}");
+    assert_eq!(reading.stuck[0].job_id, job.job_id);
+    assert_eq!(reading.oldest, Some(std::time::Duration::from_secs(600)));
+    let fresh = send_batch::watchdog::look(&d, job.updated_at_ms + 100).await.unwrap();
+    assert!(fresh.stuck.is_empty(), "a checkpoint 100 ms old is alive");
+
+    invoke(&d, control(&job.job_id, "pause")).await;
+    let paused = send_batch::watchdog::look(&d, now).await.unwrap();
+    assert_eq!((paused.running_chains, paused.stuck.len()), (0, 0), "a paused job waits on purpose");
+}

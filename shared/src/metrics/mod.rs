@@ -34,4 +34,4 @@ pub use events::{approval, campaigns, devices};
 pub use export::{Exporter, Invocation, MetricsError, install, installed, invocation};
 pub use push::{AnswerClass, Provider, answer, latency, throttled};
 pub use quantize::{MAX_DISTINCT_MICROS, micros};
-pub use send::{Link, link_started};
+pub use send::{Link, link_started, oldest_checkpoint};

@@ -108,6 +108,17 @@ impl Drop for Link {
     }
 }
 
+/// The watchdog's reading: the oldest checkpoint among the running chains of
+/// every job. A link that was killed and not retried publishes nothing
+/// itself; this reading is how its silence shows. Nothing running: no data
+/// point. Flushes.
+pub fn oldest_checkpoint(age: Option<Duration>) {
+    let (Some(e), Some(age)) = (installed(), age) else { return };
+    e.set_checkpoint(Instant::now().checked_sub(age));
+    e.flush();
+    e.set_checkpoint(None);
+}
+
 fn per_second(entries: u64, busy: Duration) -> Option<f64> {
     let secs = busy.as_secs_f64();
     (secs > 0.0).then(|| entries as f64 / secs)
