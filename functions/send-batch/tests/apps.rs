@@ -21,7 +21,7 @@ fn device(i: usize, app: &str) -> Device {
 }
 
 fn user(devices: Vec<Device>) -> UserDevices {
-    UserDevices { devices, push_enabled: true, muted_categories: HashSet::new() }
+    UserDevices { devices, push_enabled: true, muted_categories: HashSet::new(), ..UserDevices::default() }
 }
 
 #[tokio::test]

@@ -47,6 +47,7 @@ async fn an_inline_device_file_respects_muted_categories_and_push_off() {
                     devices: vec![stored],
                     push_enabled: enabled,
                     muted_categories: HashSet::from([muted.to_owned()]),
+                    ..UserDevices::default()
                 },
             );
         }
@@ -74,7 +75,7 @@ async fn a_redrive_after_the_user_opts_out_sends_them_nothing() {
             let device = Device::new(Platform::Ios, ios_token(i, "bad0"));
             users.insert(
                 format!("u-{i}"),
-                UserDevices { devices: vec![device], push_enabled: true, muted_categories: HashSet::new() },
+                UserDevices { devices: vec![device], push_enabled: true, muted_categories: HashSet::new(), ..UserDevices::default() },
             );
         }
     }

@@ -90,7 +90,7 @@ fn deps() -> TestDeps {
         if i % 4 == 0 {
             devices.push(Device::new(Platform::Android, android_token(i)));
         }
-        (format!("u-{i}"), UserDevices { devices, push_enabled: true, muted_categories: HashSet::new() })
+        (format!("u-{i}"), UserDevices { devices, push_enabled: true, muted_categories: HashSet::new(), ..UserDevices::default() })
     });
     Deps {
         objects: MemoryObjects::default(),

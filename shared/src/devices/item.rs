@@ -8,7 +8,9 @@ use std::collections::{HashMap, HashSet};
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 
-use super::model::{Registration, UserDevices};
+use chrono_tz::Tz;
+
+use super::model::{QuietHours, Registration, UserDevices};
 use super::plan::Slot;
 use crate::batch::{Device, Platform};
 use crate::dynamo::Item;
@@ -39,7 +41,15 @@ pub fn parse_item(item: &Item) -> Option<(String, UserDevices)> {
         Some(AttributeValue::L(l)) => l.iter().filter_map(|v| v.as_s().ok().cloned()).collect(),
         _ => HashSet::new(),
     };
-    Some((user_id, UserDevices { devices, push_enabled, muted_categories }))
+    // Written by the devices API, which validates them; anything else in the
+    // table reads as not given, and the file's defaults apply.
+    let time_zone = item.get("time_zone").and_then(|v| v.as_s().ok()).and_then(|z| z.parse::<Tz>().ok());
+    let locale = item.get("locale").and_then(|v| v.as_s().ok()).cloned();
+    let quiet_hours = item.get("quiet_hours").and_then(|v| v.as_m().ok()).and_then(|m| {
+        let text = |k: &str| m.get(k).and_then(|v| v.as_s().ok());
+        QuietHours::parse(text("start")?, text("end")?).ok()
+    });
+    Some((user_id, UserDevices { devices, push_enabled, muted_categories, time_zone, locale, quiet_hours }))
 }
 
 fn parse_time(value: &str) -> Option<DateTime<Utc>> {

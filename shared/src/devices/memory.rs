@@ -116,6 +116,7 @@ mod tests {
                 devices: vec![Device::new(Platform::Ios, "a"), Device::new(Platform::Ios, "b")],
                 push_enabled: true,
                 muted_categories: HashSet::new(),
+                ..UserDevices::default()
             },
         )]);
         assert!(mem.prune("u", "a").await.unwrap());

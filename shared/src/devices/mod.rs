@@ -13,5 +13,5 @@ mod ports;
 
 pub use dynamo::{DynamoDevices, MAX_KEYS_PER_CALL};
 pub use memory::MemoryDevices;
-pub use model::{DEFAULT_MAX_DEVICES, Evicted, Registered, Registration, UserDevices};
+pub use model::{DEFAULT_MAX_DEVICES, Evicted, QuietHours, Registered, Registration, UserDevices};
 pub use ports::{DeviceError, DeviceLookup, DevicePrune, DeviceRegister, DeviceUnregister};

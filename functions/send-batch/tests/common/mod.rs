@@ -120,7 +120,7 @@ pub fn population(n: usize) -> MemoryDevices {
         if i % 7 == 0 {
             devices.push(Device::new(Platform::Android, format!("android-token-{i:08}-abcdefghijklmnop")));
         }
-        (format!("u-{i}"), UserDevices { devices, push_enabled: i % 13 != 2, muted_categories: HashSet::new() })
+        (format!("u-{i}"), UserDevices { devices, push_enabled: i % 13 != 2, muted_categories: HashSet::new(), ..UserDevices::default() })
     }))
 }
 
