@@ -101,6 +101,9 @@ pub fn decide(record: Option<&JobRecord>, seq: u64, from_s3: bool, now_ms: i64) 
     if r.shards.is_some() {
         return if from_s3 { Decision::Shards } else { Decision::Ignore("the job runs as shards".into()) };
     }
+    if r.parts.as_ref().is_some_and(|p| p.main_done) {
+        return Decision::Ignore("the job waits for its deferred parts".into());
+    }
     if r.seq == seq + 1 && r.owner.is_none() {
         return Decision::Resend(Continuation::of(r));
     }

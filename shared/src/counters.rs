@@ -31,6 +31,16 @@ pub struct Counters {
     #[serde(default)]
     pub opted_out_by_reason: BTreeMap<String, u64>,
     pub no_devices: u64,
+    /// Users skipped because they reached a frequency cap for their day.
+    #[serde(default)]
+    pub capped: u64,
+    /// Users inside their quiet hours, skipped (`quiet_hours: skip`).
+    #[serde(default)]
+    pub quiet_hours: u64,
+    /// Users waiting for a later part of the job (their local time, or the
+    /// end of their quiet hours); a part that sends them moves them on.
+    #[serde(default)]
+    pub deferred: u64,
     #[serde(default)]
     pub devices: BTreeMap<Platform, DeviceCounters>,
     pub batches: u64,
@@ -63,6 +73,19 @@ impl Counters {
         })
     }
 
+    /// A deferred part finished: its users were counted as entries (and as
+    /// deferred) by the link that deferred them, so only what became of
+    /// them is added, and they leave `deferred`.
+    pub fn absorb_part(&mut self, part: &Counters) {
+        let mut moved = part.clone();
+        moved.entries = 0;
+        moved.valid_users = 0;
+        moved.invalid_entries = 0;
+        moved.invalid_by_reason.clear();
+        self.add(&moved);
+        self.deferred = self.deferred.saturating_sub(part.valid_users);
+    }
+
     /// Adds another set of counters (one batch) into this one.
     pub fn add(&mut self, other: &Counters) {
         self.entries += other.entries;
@@ -77,6 +100,9 @@ impl Counters {
             *self.opted_out_by_reason.entry(k.clone()).or_default() += v;
         }
         self.no_devices += other.no_devices;
+        self.capped += other.capped;
+        self.quiet_hours += other.quiet_hours;
+        self.deferred += other.deferred;
         for (p, d) in &other.devices {
             let mine = self.platform(*p);
             mine.attempted += d.attempted;
@@ -101,10 +127,18 @@ impl Counters {
         if by_reason != self.invalid_entries {
             broken.push(format!("invalid by reason {by_reason} != invalid_entries {}", self.invalid_entries));
         }
-        if self.valid_users != self.targeted_users + self.opted_out + self.no_devices {
+        let accounted =
+            self.targeted_users + self.opted_out + self.no_devices + self.capped + self.quiet_hours + self.deferred;
+        if self.valid_users != accounted {
             broken.push(format!(
-                "valid_users {} != targeted {} + opted_out {} + no_devices {}",
-                self.valid_users, self.targeted_users, self.opted_out, self.no_devices
+                "valid_users {} != targeted {} + opted_out {} + no_devices {} + capped {} + quiet_hours {} + deferred {}",
+                self.valid_users,
+                self.targeted_users,
+                self.opted_out,
+                self.no_devices,
+                self.capped,
+                self.quiet_hours,
+                self.deferred
             ));
         }
         for (p, d) in &self.devices {
@@ -156,5 +190,17 @@ mod tests {
         assert_eq!(b.entries, 2);
         assert_eq!(b.invalid_by_reason["x"], 2);
         assert_eq!(b.devices[&Platform::Ios].delivered, 4);
+    }
+
+    #[test]
+    fn a_part_moves_its_users_out_of_deferred() {
+        let mut job = Counters { entries: 10, valid_users: 10, targeted_users: 6, deferred: 4, ..Counters::default() };
+        job.check_identities().unwrap();
+        let mut part = Counters { entries: 4, valid_users: 4, targeted_users: 3, capped: 1, ..Counters::default() };
+        part.platform(Platform::Ios).attempted = 3;
+        part.platform(Platform::Ios).delivered = 3;
+        job.absorb_part(&part);
+        assert_eq!((job.entries, job.valid_users, job.deferred, job.targeted_users, job.capped), (10, 10, 0, 9, 1));
+        job.check_identities().unwrap();
     }
 }

@@ -6,6 +6,7 @@ pub mod apps;
 pub mod aws;
 pub mod batch;
 pub mod campaigns;
+pub mod caps;
 pub mod chain;
 pub mod clock;
 pub mod config;

@@ -20,6 +20,25 @@ pub fn failed_key(job_id: &str) -> String {
     format!("reports/{job_id}/failed.jsonl")
 }
 
+/// Every user not sent, and why: a line per user, joined from per-batch parts.
+pub fn skipped_key(job_id: &str) -> String {
+    format!("reports/{job_id}/skipped.jsonl")
+}
+
+pub fn skipped_parts_prefix(job_id: &str) -> String {
+    format!("reports/{job_id}/skipped-parts/")
+}
+
+/// Deferred users due at one instant, written a batch at a time.
+pub fn deferred_prefix(job_id: &str, at_ms: i64) -> String {
+    format!("reports/{job_id}/deferred/{at_ms:015}/")
+}
+
+/// The batch file a deferred part sends: the job's header, then its users.
+pub fn part_file_key(job_id: &str, at_ms: i64) -> String {
+    format!("reports/{job_id}/parts/{at_ms:015}.jsonl")
+}
+
 pub fn summary_key(job_id: &str) -> String {
     format!("reports/{job_id}/summary.json")
 }
@@ -54,6 +73,9 @@ pub struct Summary {
     pub shards: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_report: Option<String>,
+    /// Every user not sent, and why (`skipped.jsonl`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped_report: Option<String>,
     /// Entries in the file, as the pre-flight check counted them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_entries: Option<u64>,

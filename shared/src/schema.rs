@@ -93,8 +93,19 @@ pub const REQUESTS: TableDef = TableDef {
     indexes: &[],
 };
 
+/// Frequency caps: pushes per user and local day (`YYYY-MM-DD`), in total
+/// (`total`) and per category (`c#<category>`), expiring (`expires_at`).
+pub const CAPS: TableDef = TableDef {
+    env: "CAPS_TABLE",
+    default_name: "pushbatch-caps",
+    logical_id: "CapsTable",
+    partition_key: "user_id",
+    sort_key: Some("day"),
+    indexes: &[],
+};
+
 /// Every table, in the order the local stack creates them.
-pub const ALL_TABLES: &[TableDef] = &[DEVICES, JOBS, USERS, CAMPAIGN_RUNS, REQUESTS];
+pub const ALL_TABLES: &[TableDef] = &[DEVICES, JOBS, USERS, CAMPAIGN_RUNS, REQUESTS, CAPS];
 
 /// Bucket name variable and its local default.
 pub const BUCKET_ENV: &str = "BUCKET";

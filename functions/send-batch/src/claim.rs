@@ -77,6 +77,9 @@ pub async fn claim<P: Ports>(ports: &P, link: &Link, trigger: Trigger) -> Result
                 let stopped = starting
                     && ports.jobs().control(&r.job_id).await?.is_some_and(|c| c.state == ControlState::Stopped);
                 if starting && !stopped {
+                    // The users' calendar, which tests move (the scheduler
+                    // that fired this reads the same one).
+                    let now = settings.calendar.now_ms()?;
                     if let Some(early) = too_early(&r, now, &budget) {
                         // Scheduler fires on time; a clock this far off makes a new
                         // schedule rather than a link that waits its whole budget.
@@ -98,7 +101,8 @@ pub async fn claim<P: Ports>(ports: &P, link: &Link, trigger: Trigger) -> Result
                 }
                 // A scheduled job is cut into shards when it starts, not when
                 // it was uploaded; a canary keeps it in one chain for now.
-                if starting && !stopped && !has_canary(&r) {
+                // A deferred part is one instant's users: never cut again.
+                if starting && !stopped && !has_canary(&r) && r.part.is_none() {
                     return Ok(match fanout::reshard(ports, link, r).await? {
                         fanout::Resharded::Sharded(result) => Claimed::Done(result),
                         fanout::Resharded::Single(r) => Claimed::Link(r, budget),
@@ -246,7 +250,7 @@ async fn create<P: Ports>(
         invocations: 1,
         ..JobRecord::new(job, bucket, key, etag, now)
     };
-    let ended = match inspect(ports, file, now).await? {
+    let ended = match inspect(ports, file, ports.settings().calendar.now_ms()?).await? {
         None => return Ok(NewJob::Gone),
         Some(Err(ended)) => Some(ended),
         Some(Ok(ready)) => {

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use shared::chain::Continuation;
 use shared::clock::now_ms;
-use shared::jobs::{Control, ControlRead, ControlState, ControlWrite, JobRead, JobRecord, JobStatus, shard_id};
+use shared::jobs::{
+    Control, ControlRead, ControlState, ControlWrite, JobRead, JobRecord, JobStatus, part_id, shard_id,
+};
 use shared::schedules::{ScheduleJobs, schedule_name};
 
 use crate::deps::Ports;
@@ -168,15 +170,27 @@ async fn write<P: Ports>(ports: &P, request: &ControlRequest) -> Result<Result<C
 async fn wake<P: Ports>(ports: &P, link: &Link, job: &JobRecord, scheduled_too: bool) -> Result<u32, LinkError> {
     let now = now_ms();
     let mut records = Vec::new();
-    match &job.shards {
-        Some(set) => {
+    match (&job.shards, &job.parts) {
+        (Some(set), _) => {
             for index in 0..set.count() {
                 if let Some(r) = ports.jobs().get(&shard_id(&job.job_id, index)).await? {
                     records.push(r);
                 }
             }
         }
-        None => records.push(job.clone()),
+        (None, Some(parts)) if parts.main_done => {}
+        (None, _) => records.push(job.clone()),
+    }
+    // A job waiting for its deferred parts: the parts are its chains.
+    if let Some(parts) = &job.parts {
+        for at in parts.pending() {
+            if let Some(r) = ports.jobs().get(&part_id(&job.job_id, at)).await? {
+                if r.status == JobStatus::Scheduled && scheduled_too {
+                    ports.schedules().delete(&schedule_name(&r.job_id)).await?;
+                }
+                records.push(r);
+            }
+        }
     }
     let mut woken = 0;
     for r in records {

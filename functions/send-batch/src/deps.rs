@@ -1,5 +1,6 @@
 //! The ports a send-batch invocation works through, built once per container.
 
+use shared::caps::CapTake;
 use shared::devices::{DeviceLookup, DevicePrune};
 use shared::invoke::InvokeAsync;
 use shared::jobs::{ControlRead, ControlWrite, JobRead, JobWrite, LiveJobs};
@@ -10,7 +11,7 @@ use shared::schedules::ScheduleJobs;
 
 use crate::settings::Settings;
 
-pub struct Deps<O, D, J, P, I, S, R> {
+pub struct Deps<O, D, J, P, I, S, R, C> {
     pub objects: O,
     pub devices: D,
     pub jobs: J,
@@ -20,6 +21,8 @@ pub struct Deps<O, D, J, P, I, S, R> {
     pub schedules: S,
     /// Token buckets for a job's `rate_per_second`.
     pub rates: R,
+    /// Frequency caps per user and local day.
+    pub caps: C,
     pub settings: Settings,
 }
 
@@ -32,6 +35,7 @@ pub trait Ports: Send + Sync {
     type Invoker: InvokeAsync;
     type Schedules: ScheduleJobs;
     type Rates: QuotaBuckets;
+    type Caps: CapTake;
     fn objects(&self) -> &Self::Objects;
     fn devices(&self) -> &Self::Devices;
     fn jobs(&self) -> &Self::Jobs;
@@ -39,10 +43,11 @@ pub trait Ports: Send + Sync {
     fn invoker(&self) -> &Self::Invoker;
     fn schedules(&self) -> &Self::Schedules;
     fn rates(&self) -> &Self::Rates;
+    fn caps(&self) -> &Self::Caps;
     fn settings(&self) -> &Settings;
 }
 
-impl<O, D, J, P, I, S, R> Ports for Deps<O, D, J, P, I, S, R>
+impl<O, D, J, P, I, S, R, C> Ports for Deps<O, D, J, P, I, S, R, C>
 where
     O: ObjectRead + ObjectWrite + ObjectList,
     D: DeviceLookup + DevicePrune,
@@ -51,6 +56,7 @@ where
     I: InvokeAsync,
     S: ScheduleJobs,
     R: QuotaBuckets,
+    C: CapTake,
 {
     type Objects = O;
     type Devices = D;
@@ -59,6 +65,7 @@ where
     type Invoker = I;
     type Schedules = S;
     type Rates = R;
+    type Caps = C;
     fn objects(&self) -> &O {
         &self.objects
     }
@@ -79,6 +86,9 @@ where
     }
     fn rates(&self) -> &R {
         &self.rates
+    }
+    fn caps(&self) -> &C {
+        &self.caps
     }
     fn settings(&self) -> &Settings {
         &self.settings

@@ -8,6 +8,7 @@ use shared::jobs::{Control, ControlRead, ControlState, JobRecord, JobStatus, Job
 use crate::deps::Ports;
 use crate::fanout::{self, RolledUp};
 use crate::link::{Link, LinkError, LinkOutcome, LinkResult, invoke_next};
+use crate::parts::{self, PartRolledUp};
 use crate::reports;
 
 /// What this link has sent so far, for its result.
@@ -58,6 +59,7 @@ pub async fn hand_off<P: Ports>(
 
 pub async fn finish<P: Ports>(
     ports: &P,
+    link: &Link,
     mut record: JobRecord,
     status: JobStatus,
     reason: Option<String>,
@@ -74,7 +76,26 @@ pub async fn finish<P: Ports>(
     record.version += 1;
     record.updated_at_ms = now_ms();
     if record.shard.is_some() {
-        return finish_shard(ports, record, expected, out).await;
+        return finish_shard(ports, link, record, expected, out).await;
+    }
+    if record.part.is_some() {
+        return finish_part(ports, record, expected, out).await;
+    }
+    // Read to the end, with users due later: the job waits for its parts.
+    if status == JobStatus::Done && record.counters.deferred > 0 && record.parts.is_none() {
+        record.parts = Some(parts::start(ports, link, &record).await?);
+        record.status = JobStatus::Running;
+        if !ports.jobs().replace(&record, expected).await? {
+            return Ok(out.ended(LinkOutcome::LostClaim));
+        }
+        let pending = record.parts.as_ref().map_or(0, |p| p.pending().len() as u32);
+        tracing::info!(
+            job_id = record.job_id,
+            parts = pending,
+            deferred = record.counters.deferred,
+            "waiting for deferred parts"
+        );
+        return Ok(out.ended(LinkOutcome::Deferred { parts: pending }));
     }
     // The summary first: if we crash before the record says done, the retry
     // takes over at the end of the file and writes it again, identically.
@@ -90,11 +111,12 @@ pub async fn finish<P: Ports>(
 /// `fanout::roll_up`), then its own record says it is finished.
 async fn finish_shard<P: Ports>(
     ports: &P,
+    link: &Link,
     record: JobRecord,
     expected: u64,
     out: Sent,
 ) -> Result<LinkResult, LinkError> {
-    let rolled = fanout::roll_up(ports, &record).await?;
+    let rolled = fanout::roll_up(ports, link, &record).await?;
     if !ports.jobs().replace(&record, expected).await? {
         return Ok(out.ended(LinkOutcome::LostClaim));
     }
@@ -116,6 +138,29 @@ async fn finish_shard<P: Ports>(
             LinkOutcome::ShardFinishedJob { status, job: job.status }
         }
         RolledUp::AlreadyFinished => LinkOutcome::ShardAfterJob { status },
+        RolledUp::Deferred { parts } => LinkOutcome::Deferred { parts },
+    }))
+}
+
+/// A deferred part's end: into its job first, then its own record.
+async fn finish_part<P: Ports>(
+    ports: &P,
+    record: JobRecord,
+    expected: u64,
+    out: Sent,
+) -> Result<LinkResult, LinkError> {
+    let rolled = parts::roll_up(ports, &record).await?;
+    if !ports.jobs().replace(&record, expected).await? {
+        return Ok(out.ended(LinkOutcome::LostClaim));
+    }
+    let status = record.status;
+    Ok(out.ended(match rolled {
+        PartRolledUp::Waiting { pending } => LinkOutcome::PartWaiting { status, pending: pending as u32 },
+        PartRolledUp::Finished(job) => {
+            log_finished(&job);
+            LinkOutcome::PartFinishedJob { status, job: job.status }
+        }
+        PartRolledUp::AlreadyFinished => LinkOutcome::ShardAfterJob { status },
     }))
 }
 
@@ -144,6 +189,7 @@ fn log_finished(record: &JobRecord) {
 /// who stopped it and the first entry that was not sent.
 pub async fn stop<P: Ports>(
     ports: &P,
+    link: &Link,
     mut record: JobRecord,
     control: &Control,
     out: Sent,
@@ -159,7 +205,7 @@ pub async fn stop<P: Ports>(
         at_ms: control.at_ms,
         offset: record.offset,
     });
-    finish(ports, record, JobStatus::Stopped, Some(reason), out).await
+    finish(ports, link, record, JobStatus::Stopped, Some(reason), out).await
 }
 
 /// The control says pause: the link lets go of the job at its checkpoint

@@ -10,6 +10,7 @@ use shared::shards::{self, FileRef, shard_record};
 
 use crate::deps::Ports;
 use crate::link::{Link, LinkError, LinkOutcome, LinkResult, invoke_next};
+use crate::parts;
 use crate::reports;
 
 /// Conditional writes to the job's record race only the job's other
@@ -116,6 +117,8 @@ pub enum RolledUp {
     Finished(Box<JobRecord>),
     /// The job was finished already (a retry of the last shard).
     AlreadyFinished,
+    /// Every shard finished; the job now waits for its deferred parts.
+    Deferred { parts: u32 },
 }
 
 /// Adds a finished shard into its job (once, whatever the retries), and
@@ -123,7 +126,7 @@ pub enum RolledUp {
 /// before the shard's own final write: a shard that dies in between is
 /// taken over at its end offset and rolls up again, which counts nothing
 /// twice.
-pub async fn roll_up<P: Ports>(ports: &P, shard: &JobRecord) -> Result<RolledUp, LinkError> {
+pub async fn roll_up<P: Ports>(ports: &P, link: &Link, shard: &JobRecord) -> Result<RolledUp, LinkError> {
     let parent_id = shard.report_job_id().to_owned();
     for _ in 0..ROLL_UP_ATTEMPTS {
         let Some(mut parent) = ports.jobs().get(&parent_id).await? else {
@@ -150,8 +153,22 @@ pub async fn roll_up<P: Ports>(ports: &P, shard: &JobRecord) -> Result<RolledUp,
             parent.reason = reason;
             parent.offset = set.bounds.last().copied().unwrap_or(parent.offset);
         }
+        // Every shard read its range, and some users are due later: the job
+        // waits for its deferred parts instead of finishing.
+        let deferring = complete && parent.status == JobStatus::Done && parent.counters.deferred > 0;
+        if deferring && parent.parts.is_none() {
+            parent.parts = Some(parts::start(ports, link, &parent).await?);
+            parent.status = JobStatus::Running;
+        }
         parent.version += 1;
         parent.updated_at_ms = now_ms();
+        if deferring {
+            if ports.jobs().replace(&parent, expected).await? {
+                let pending = parent.parts.as_ref().map_or(0, |p| p.pending().len() as u32);
+                return Ok(RolledUp::Deferred { parts: pending });
+            }
+            continue;
+        }
         if complete {
             // As for a single chain: the summary first, so a crash before
             // the record says done leaves a retry that writes it again.

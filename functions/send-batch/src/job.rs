@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use shared::batch::{CanaryThen, EntryReader, Layout, RawItem, ReadError};
+use shared::caps::Limits;
 use shared::chain::TimeBudget;
 use shared::counters::Counters;
 use shared::jobs::{ControlState, JobRecord, JobStatus};
@@ -12,12 +13,15 @@ use shared::objects::{ByteReader, ObjectError, ObjectRead};
 use shared::render::Renderer;
 use tokio::io::AsyncReadExt;
 
+use crate::audience::Rules;
 use crate::deps::Ports;
 use crate::ending::{self, Sent};
 use crate::fanout;
 use crate::gate::{self, CanaryVerdict, Gate, Verdict};
 use crate::link::{Link, LinkError, LinkOutcome, LinkResult};
+use crate::parts;
 use crate::reports;
+use crate::timing::Calendar;
 
 enum BatchEnd {
     More,
@@ -74,24 +78,24 @@ async fn send<P: Ports>(
     let mut out = Sent { job_id: job.clone(), seq, batches: 0, entries: 0, busy_ms: 0 };
     let renderer = match Renderer::new(&layout.header, &ports.settings().default_topic) {
         Ok(r) => r,
-        Err(e) => return ending::finish(ports, record, JobStatus::Failed, Some(e.to_string()), out).await,
+        Err(e) => return ending::finish(ports, link, record, JobStatus::Failed, Some(e.to_string()), out).await,
     };
     let settings = ports.settings();
     let mut gate = Gate::new(&record, settings.batch_size);
     // Before anything is read: a stop or a pause may have come while the
     // job waited between links (or for its `send_at`).
     match gate.check(ports).await? {
-        Verdict::Stop(control) => return ending::stop(ports, record, &control, out).await,
+        Verdict::Stop(control) => return ending::stop(ports, link, record, &control, out).await,
         Verdict::Pause(control) => return ending::pause(ports, link, record, &control, out).await,
         Verdict::Go => {}
     }
     if !layout.has_users {
-        return ending::finish(ports, record, JobStatus::Done, None, out).await;
+        return ending::finish(ports, link, record, JobStatus::Done, None, out).await;
     }
     let source = match ports.objects().open(&record.bucket, &record.key, &record.etag, record.offset).await {
         Ok(s) => s,
         Err(e @ ObjectError::Changed { .. }) => {
-            return ending::finish(ports, record, JobStatus::Aborted, Some(e.to_string()), out).await;
+            return ending::finish(ports, link, record, JobStatus::Aborted, Some(e.to_string()), out).await;
         }
         Err(e) => return Err(e.into()),
     };
@@ -106,6 +110,13 @@ async fn send<P: Ports>(
         None => EntryReader::new(source, record.offset, layout.encoding, record.line),
     };
     let category = layout.header.category.as_deref();
+    let calendar = Calendar::of(&layout.header, settings.calendar.now_ms()?);
+    // A part sends its users at its instant; it never defers them again.
+    let calendar = if record.part.is_some() { calendar.for_part() } else { calendar };
+    let limits =
+        Limits::of(settings.cap_per_day, &settings.category_caps, category, layout.header.category_cap_per_day);
+    let job_id = record.job_id.clone();
+    let rules = Rules { job_id: &job_id, category, calendar: &calendar, limits: &limits };
     let mut items = Vec::with_capacity(settings.batch_size);
     // The first batch of a link may be a resend: a holder that died (or
     // errored) after writing this batch's failed part but before its
@@ -116,7 +127,7 @@ async fn send<P: Ports>(
     loop {
         if !first {
             match gate.check(ports).await? {
-                Verdict::Stop(control) => return ending::stop(ports, record, &control, out).await,
+                Verdict::Stop(control) => return ending::stop(ports, link, record, &control, out).await,
                 Verdict::Pause(control) => return ending::pause(ports, link, record, &control, out).await,
                 Verdict::Go => {}
             }
@@ -132,10 +143,17 @@ async fn send<P: Ports>(
                 return ending::hand_off(ports, link, record, out).await;
             }
             let batch_offset = items[0].offset;
-            let result = crate::send::process(ports, &renderer, category, &items).await?;
+            let result = crate::send::process(ports, &renderer, &rules, &items).await?;
             if !result.failed_lines.is_empty() || may_be_resend {
                 reports::write_failed_part(ports, &record, batch_offset, &result.failed_lines).await?;
             }
+            if !result.skipped_lines.is_empty() || may_be_resend {
+                reports::write_skipped_part(ports, &record, batch_offset, &result.skipped_lines).await?;
+            }
+            if may_be_resend {
+                parts::clear_chunks(ports, &record, batch_offset).await?;
+            }
+            parts::write_chunks(ports, &record, batch_offset, &result.deferred).await?;
             may_be_resend = false;
             let took = started.elapsed();
             let entries_before = record.counters.entries;
@@ -161,9 +179,9 @@ async fn send<P: Ports>(
             }
         }
         match end {
-            BatchEnd::Eof => return ending::finish(ports, record, JobStatus::Done, None, out).await,
+            BatchEnd::Eof => return ending::finish(ports, link, record, JobStatus::Done, None, out).await,
             BatchEnd::Broken(e) => {
-                return ending::finish(ports, record, JobStatus::Failed, Some(e.to_string()), out).await;
+                return ending::finish(ports, link, record, JobStatus::Failed, Some(e.to_string()), out).await;
             }
             BatchEnd::More if budget.should_hand_off() => return ending::hand_off(ports, link, record, out).await,
             BatchEnd::More => {}
@@ -231,7 +249,7 @@ async fn after_canary<P: Ports>(
         }
     };
     Ok(Canaried::Ended(match control.state {
-        ControlState::Stopped => ending::stop(ports, record, &control, out).await?,
+        ControlState::Stopped => ending::stop(ports, link, record, &control, out).await?,
         ControlState::Paused => ending::pause(ports, link, record, &control, out).await?,
         ControlState::Running => return Ok(Canaried::Going(Box::new(record), out)),
     }))

@@ -5,6 +5,7 @@
 //! job (the batch loop) → send (one batch), with fanout for sharded jobs
 //! and reports for what lands in the bucket; link holds the words they share.
 
+pub mod audience;
 pub mod claim;
 pub mod controls;
 pub mod deps;
@@ -14,8 +15,10 @@ pub mod gate;
 pub mod handler;
 pub mod job;
 pub mod link;
+pub mod parts;
 pub mod providers;
 pub mod reports;
 pub mod send;
 pub mod settings;
+pub mod timing;
 pub mod watchdog;

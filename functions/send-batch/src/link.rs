@@ -5,7 +5,9 @@ use std::fmt;
 
 use lambda_runtime::Diagnostic;
 use serde::{Serialize, Serializer};
+use shared::caps::CapError;
 use shared::chain::{Continuation, ContinuationEvent};
+use shared::clock::ClockError;
 use shared::devices::DeviceError;
 use shared::errors::Chain;
 use shared::invoke::{InvokeAsync, InvokeError};
@@ -47,6 +49,10 @@ pub enum LinkError {
     #[error(transparent)]
     Devices(#[from] DeviceError),
     #[error(transparent)]
+    Caps(#[from] CapError),
+    #[error(transparent)]
+    Clock(#[from] ClockError),
+    #[error(transparent)]
     Invoke(#[from] InvokeError),
     #[error("reading the batch file")]
     Read(#[source] std::io::Error),
@@ -66,6 +72,15 @@ pub enum LinkError {
     ControlContended { job_id: String, attempts: usize },
 }
 
+impl From<crate::audience::AudienceError> for LinkError {
+    fn from(e: crate::audience::AudienceError) -> Self {
+        match e {
+            crate::audience::AudienceError::Devices(e) => LinkError::Devices(e),
+            crate::audience::AudienceError::Caps(e) => LinkError::Caps(e),
+        }
+    }
+}
+
 impl LinkError {
     /// The kind of failure, as Lambda's logs and the on-failure queue show it.
     pub fn error_type(&self) -> &'static str {
@@ -77,6 +92,8 @@ impl LinkError {
             }
             LinkError::Objects(_) | LinkError::Read(_) => "BucketUnavailable",
             LinkError::Devices(_) => "DevicesTableUnavailable",
+            LinkError::Caps(_) => "CapsTableUnavailable",
+            LinkError::Clock(_) => "ClockUnreadable",
             LinkError::Invoke(_) => "ContinuationNotInvoked",
             LinkError::LeaseHeld { .. } => "LinkHeldElsewhere",
             LinkError::NotSharded(_) => "NotSharded",
@@ -126,6 +143,12 @@ pub enum LinkOutcome {
     Scheduled { at_ms: i64 },
     /// The control said pause: the link let go at its checkpoint.
     Paused { by: String },
+    /// The file is read; users due later wait for the job's parts.
+    Deferred { parts: u32 },
+    /// A deferred part finished; the job waits for the others.
+    PartWaiting { status: JobStatus, pending: u32 },
+    /// The last deferred part finished its job.
+    PartFinishedJob { status: JobStatus, job: JobStatus },
     /// A shard finished; the job waits for the others.
     ShardWaiting { status: JobStatus, finished: u32, of: u32 },
     /// A shard finished last and finished its job.
@@ -153,6 +176,11 @@ impl fmt::Display for LinkOutcome {
                 None => write!(f, "scheduled for {at_ms} ms after the epoch"),
             },
             LinkOutcome::Paused { by } => write!(f, "paused by {by}"),
+            LinkOutcome::Deferred { parts } => write!(f, "read to the end; waiting for {parts} deferred parts"),
+            LinkOutcome::PartWaiting { status, pending } => {
+                write!(f, "part {}: {pending} parts still pending", status.as_str())
+            }
+            LinkOutcome::PartFinishedJob { status, job } => write!(f, "part {}; job {}", status.as_str(), job.as_str()),
             LinkOutcome::ShardWaiting { status, finished, of } => {
                 write!(f, "shard {}: {finished} of {of} shards finished", status.as_str())
             }

@@ -3,6 +3,7 @@
 
 use lambda_runtime::{LambdaEvent, run, service_fn};
 use serde_json::Value;
+use shared::caps::DynamoCaps;
 use shared::devices::DynamoDevices;
 use shared::invoke::LambdaInvoker;
 use shared::jobs::DynamoJobs;
@@ -34,6 +35,7 @@ async fn main() -> anyhow::Result<()> {
         schedules: (settings.scheduler.clone())
             .map(|target| EventBridgeSchedules::new(shared::aws::scheduler(&aws), target)),
         rates: DynamoQuotaBuckets::new(shared::aws::dynamodb(&aws), &settings.jobs_table),
+        caps: DynamoCaps::new(shared::aws::dynamodb(&aws), &settings.caps_table),
         settings,
     };
     let deps = &deps;

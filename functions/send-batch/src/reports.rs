@@ -12,7 +12,9 @@ use serde_json::Value;
 use shared::clock::now_ms;
 use shared::jobs::JobRecord;
 use shared::objects::{ObjectError, ObjectList, ObjectRead, ObjectWrite};
-use shared::report::{Stopped, Summary, failed_key, failed_parts_prefix, summary_key};
+use shared::report::{
+    Stopped, Summary, failed_key, failed_parts_prefix, skipped_key, skipped_parts_prefix, summary_key,
+};
 
 use crate::deps::Ports;
 
@@ -47,33 +49,69 @@ fn redrive_header(record: &JobRecord) -> Value {
     Value::Object(header)
 }
 
-/// Joins the parts behind a header line: the result is a valid batch file,
-/// so copying it into `batches/` re-drives exactly the failures.
-async fn write_failed_file<P: Ports>(ports: &P, record: &JobRecord) -> Result<Option<String>, ObjectError> {
-    let parts = ports.objects().list(&record.bucket, &failed_parts_prefix(&record.job_id)).await?;
+/// A whole (small) object: a failed, skipped or deferred part.
+pub async fn read_whole<P: Ports>(ports: &P, bucket: &str, key: &str) -> Result<Vec<u8>, ObjectError> {
+    let info = ports.objects().head(bucket, key).await?;
+    let mut reader = ports.objects().open(bucket, key, &info.etag, 0).await?;
+    let mut out = Vec::with_capacity(info.size as usize);
+    tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut out).await.map_err(|e| ObjectError::S3 {
+        operation: "GetObject",
+        bucket: bucket.into(),
+        key: key.into(),
+        source: Box::new(e),
+    })?;
+    Ok(out)
+}
+
+/// Joins the parts under `prefix` behind `head` (if any) into `key`; None
+/// when every part is empty (resent batches whose lines all went away).
+async fn join_parts<P: Ports>(
+    ports: &P,
+    bucket: &str,
+    prefix: &str,
+    head: Option<Value>,
+    key: String,
+) -> Result<Option<String>, ObjectError> {
+    let parts = ports.objects().list(bucket, prefix).await?;
     if parts.is_empty() {
         return Ok(None);
     }
-    let mut body = redrive_header(record).to_string().into_bytes();
-    body.push(b'\n');
-    let header_len = body.len();
-    for part in parts {
-        let info = ports.objects().head(&record.bucket, &part).await?;
-        let mut reader = ports.objects().open(&record.bucket, &part, &info.etag, 0).await?;
-        tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut body).await.map_err(|e| ObjectError::S3 {
-            operation: "GetObject",
-            bucket: record.bucket.clone(),
-            key: part.clone(),
-            source: Box::new(e),
-        })?;
+    let mut body = Vec::new();
+    if let Some(head) = head {
+        body.extend_from_slice(head.to_string().as_bytes());
+        body.push(b'\n');
     }
-    if body.len() == header_len {
-        // Only empty parts: resent batches whose failures all went away.
+    let head_len = body.len();
+    for part in parts {
+        body.extend_from_slice(&read_whole(ports, bucket, &part).await?);
+    }
+    if body.len() == head_len {
         return Ok(None);
     }
-    let key = failed_key(&record.job_id);
-    ports.objects().put(&record.bucket, &key, Bytes::from(body), "application/x-ndjson").await?;
+    ports.objects().put(bucket, &key, Bytes::from(body), "application/x-ndjson").await?;
     Ok(Some(key))
+}
+
+/// Joins the parts behind a header line: the result is a valid batch file,
+/// so copying it into `batches/` re-drives exactly the failures.
+async fn write_failed_file<P: Ports>(ports: &P, record: &JobRecord) -> Result<Option<String>, ObjectError> {
+    let prefix = failed_parts_prefix(&record.job_id);
+    join_parts(ports, &record.bucket, &prefix, Some(redrive_header(record)), failed_key(&record.job_id)).await
+}
+
+/// One batch's users not sent, and why (see `write_failed_part`).
+pub async fn write_skipped_part<P: Ports>(
+    ports: &P,
+    record: &JobRecord,
+    batch_offset: u64,
+    lines: &[String],
+) -> Result<(), ObjectError> {
+    let key = format!("{}{batch_offset:020}.jsonl", skipped_parts_prefix(record.report_job_id()));
+    let mut body = lines.join("\n");
+    if !body.is_empty() {
+        body.push('\n');
+    }
+    ports.objects().put(&record.bucket, &key, Bytes::from(body), "application/x-ndjson").await
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -84,7 +122,7 @@ fn rfc3339(ms: i64) -> String {
     }
 }
 
-pub fn summary(record: &JobRecord, failed_report: Option<String>) -> Summary {
+pub fn summary(record: &JobRecord, failed_report: Option<String>, skipped_report: Option<String>) -> Summary {
     let finished = now_ms();
     let header = record.layout.as_ref().map(|l| &l.header);
     let attempted = record.counters.total_devices().attempted;
@@ -107,20 +145,26 @@ pub fn summary(record: &JobRecord, failed_report: Option<String>) -> Summary {
         sends_per_second: if record.busy_ms > 0 { attempted as f64 * 1000.0 / record.busy_ms as f64 } else { 0.0 },
         shards: record.shards.as_ref().map(|s| s.count()),
         failed_report,
+        skipped_report,
         total_entries: record.total_entries,
         stopped: record.stop.as_ref().map(|stop| Stopped {
             by: stop.by.clone(),
             reason: stop.reason.clone(),
             at: rfc3339(stop.at_ms),
             offset: stop.offset,
-            users_not_sent: record.total_entries.map(|total| total.saturating_sub(record.counters.entries)),
+            // Never read, and read but waiting for a part that did not run.
+            users_not_sent: record
+                .total_entries
+                .map(|total| total.saturating_sub(record.counters.entries) + record.counters.deferred),
         }),
     }
 }
 
 pub async fn write_summary<P: Ports>(ports: &P, record: &JobRecord) -> Result<(), ObjectError> {
     let failed = write_failed_file(ports, record).await?;
-    let summary = summary(record, failed);
+    let prefix = skipped_parts_prefix(&record.job_id);
+    let skipped = join_parts(ports, &record.bucket, &prefix, None, skipped_key(&record.job_id)).await?;
+    let summary = summary(record, failed, skipped);
     // Strings, numbers and maps with string keys: serde_json cannot fail.
     let body = serde_json::to_vec_pretty(&summary).expect("a summary encodes as JSON");
     ports.objects().put(&record.bucket, &summary_key(&record.job_id), Bytes::from(body), "application/json").await

@@ -1,4 +1,4 @@
-//! One batch: look devices up, apply settings, render, send, prune, count.
+//! One batch: sort its users (`audience`), render, send, prune, count.
 
 use std::collections::BTreeMap;
 
@@ -7,10 +7,11 @@ use serde_json::{Map, Value, json};
 use shared::apps::{Apps, Route, UnknownApp};
 use shared::batch::{Device, RawItem, UserEntry};
 use shared::counters::Counters;
-use shared::devices::{DeviceError, DeviceLookup, DevicePrune};
+use shared::devices::DevicePrune;
 use shared::push::retry::{Final, deliver};
 use shared::render::Renderer;
 
+use crate::audience::{self, AudienceError, Rules};
 use crate::deps::Ports;
 use shared::errors::Chain;
 
@@ -18,6 +19,10 @@ pub struct BatchResult {
     pub counters: Counters,
     /// Lines for `failed.jsonl`: one user entry with the devices that failed.
     pub failed_lines: Vec<String>,
+    /// Lines for `skipped.jsonl`: every user not sent, and why.
+    pub skipped_lines: Vec<String>,
+    /// Users due later, by instant.
+    pub deferred: BTreeMap<i64, Vec<String>>,
 }
 
 /// A user with the devices that failed, and why.
@@ -31,56 +36,16 @@ struct Send<'a> {
 pub async fn process<P: Ports>(
     ports: &P,
     renderer: &Renderer,
-    category: Option<&str>,
+    rules: &Rules<'_>,
     items: &[RawItem],
-) -> Result<BatchResult, DeviceError> {
-    let mut counters = Counters { batches: 1, ..Counters::default() };
-    let mut users = Vec::with_capacity(items.len());
-    for item in items {
-        match &item.entry {
-            Ok(user) => {
-                counters.entries += 1;
-                counters.valid_users += 1;
-                users.push(user);
-            }
-            Err(reason) => counters.invalid(reason.key()),
-        }
-    }
-
-    // Every user's settings apply, whatever the source of their devices: a
-    // re-drive carries its devices inline, and the user may have turned
-    // pushes off since. So every user is looked up, in the same BatchGetItem;
-    // inline devices only skip the use of the stored ones.
-    let ids: Vec<String> = users.iter().map(|u| u.user_id.clone()).collect();
-    let stored = if ids.is_empty() { Default::default() } else { ports.devices().lookup(&ids).await? };
-
-    let mut sends = Vec::new();
-    for user in &users {
-        let settings = stored.get(&user.user_id);
-        match settings {
-            Some(s) if !s.push_enabled => {
-                counters.opted_out("push_disabled");
-                continue;
-            }
-            Some(s) if category.is_some_and(|c| s.muted_categories.contains(c)) => {
-                counters.opted_out("category_muted");
-                continue;
-            }
-            _ => {}
-        }
-        // A user with no item in the table is sent as the file says.
-        let devices = match (&user.devices, settings) {
-            (Some(inline), _) => inline.clone(),
-            (None, Some(s)) => s.devices.clone(),
-            (None, None) => Vec::new(),
-        };
-        if devices.is_empty() {
-            counters.no_devices += 1;
-            continue;
-        }
-        counters.targeted_users += 1;
-        sends.extend(devices.into_iter().map(|device| Send { user, device }));
-    }
+) -> Result<BatchResult, AudienceError> {
+    let audience = audience::sort(ports, rules, items).await?;
+    let mut counters = audience.counters;
+    let sends: Vec<Send<'_>> = audience
+        .now
+        .into_iter()
+        .flat_map(|(user, devices)| devices.into_iter().map(move |device| Send { user, device }))
+        .collect();
 
     let settings = ports.settings();
     let in_flight =
@@ -141,7 +106,7 @@ pub async fn process<P: Ports>(
     }
 
     let failed_lines = failed.into_values().map(|(user, devices)| failed_line(user, devices)).collect();
-    Ok(BatchResult { counters, failed_lines })
+    Ok(BatchResult { counters, failed_lines, skipped_lines: audience.skipped_lines, deferred: audience.deferred })
 }
 
 /// Where a device's request goes. A device that names no app goes as the

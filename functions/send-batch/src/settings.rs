@@ -1,9 +1,11 @@
 //! send-batch's settings (Contract 4), read once at cold start.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use shared::apps::Apps;
+use shared::clock::CalendarClock;
 use shared::config::{ConfigError, EnvReader, SecretSource};
 use shared::push::apns;
 use shared::push::fcm;
@@ -55,6 +57,14 @@ pub struct Settings {
     pub scheduler: Option<ScheduleTarget>,
     /// Every app a device may belong to, with its route (`APPS`).
     pub apps: Apps,
+    /// Frequency caps: pushes a user may get in their local day, in all
+    /// (`CAP_PER_DAY`) and per category (`CATEGORY_CAPS`, JSON).
+    pub cap_per_day: Option<u32>,
+    pub category_caps: BTreeMap<String, u32>,
+    pub caps_table: String,
+    /// The users' calendar (local days, quiet hours, `send_at`): the system
+    /// clock, or `PUSHBATCH_CLOCK_FILE` in tests.
+    pub calendar: CalendarClock,
 }
 
 impl Settings {
@@ -75,8 +85,16 @@ impl Settings {
         };
         let fcm_shared = SharedQuotaSettings::from_env(env, "FCM");
         let apps = Self::apps(env, &apns, &fcm, &default_topic);
+        let (cap_per_day, category_caps) = Self::caps(env);
         Self {
             apps,
+            cap_per_day,
+            category_caps,
+            caps_table: env.string_or(shared::schema::CAPS.env, shared::schema::CAPS.default_name),
+            calendar: match env.optional_path(shared::clock::CLOCK_FILE_ENV) {
+                Some(path) => CalendarClock::File(path),
+                None => CalendarClock::System,
+            },
             devices_table: env.required_string(shared::schema::DEVICES.env, "the devices table"),
             jobs_table: env.required_string(shared::schema::JOBS.env, "the jobs table"),
             batch_size: env.bounded_or("BATCH_SIZE", 500, 1..=10_000),
@@ -123,6 +141,28 @@ impl Settings {
             env.problem(problem);
             Apps::default()
         })
+    }
+
+    fn caps(env: &mut EnvReader<'_>) -> (Option<u32>, BTreeMap<String, u32>) {
+        let per_day = env.optional_parsed::<u32>("CAP_PER_DAY");
+        if per_day == Some(0) {
+            env.problem("CAP_PER_DAY must be at least 1 (a cap of 0 would send nothing); leave it unset for no cap");
+        }
+        let by_category = match env.optional_string("CATEGORY_CAPS") {
+            None => BTreeMap::new(),
+            Some(json) => match serde_json::from_str::<BTreeMap<String, u32>>(&json) {
+                Ok(caps) if caps.values().all(|n| *n > 0) => caps,
+                Ok(_) => {
+                    env.problem("CATEGORY_CAPS: every cap must be at least 1");
+                    BTreeMap::new()
+                }
+                Err(e) => {
+                    env.problem(format!("CATEGORY_CAPS must be a JSON object of category to count: {e}"));
+                    BTreeMap::new()
+                }
+            },
+        };
+        (per_day, by_category)
     }
 
     fn shards(env: &mut EnvReader<'_>, fcm_shared: Option<SharedQuotaSettings>) -> ShardPolicy {

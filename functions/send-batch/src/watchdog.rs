@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use shared::jobs::{ControlRead, ControlState, JobRead, JobRecord, JobStatus, LiveJobs, shard_id};
+use shared::jobs::{ControlRead, ControlState, JobRead, JobRecord, JobStatus, LiveJobs, part_id, shard_id};
 
 use crate::deps::Ports;
 use crate::link::LinkError;
@@ -56,15 +56,20 @@ pub async fn look<P: Ports>(ports: &P, now_ms: i64) -> Result<Reading, LinkError
     Ok(reading)
 }
 
-/// The job's running chains: its shards, or itself.
+/// The job's running chains: its shards, or its deferred parts that are
+/// running (a scheduled part waits on purpose), or itself.
 async fn chains<P: Ports>(ports: &P, job: &JobRecord) -> Result<Vec<JobRecord>, LinkError> {
-    let Some(set) = &job.shards else { return Ok(vec![job.clone()]) };
+    let ids: Vec<String> = match (&job.shards, &job.parts) {
+        (_, Some(parts)) if parts.main_done => parts.pending().into_iter().map(|at| part_id(&job.job_id, at)).collect(),
+        (Some(set), _) => (0..set.count()).map(|i| shard_id(&job.job_id, i)).collect(),
+        (None, _) => return Ok(vec![job.clone()]),
+    };
     let mut out = Vec::new();
-    for index in 0..set.count() {
-        if let Some(shard) = ports.jobs().get(&shard_id(&job.job_id, index)).await?
-            && shard.status == JobStatus::Running
+    for id in ids {
+        if let Some(chain) = ports.jobs().get(&id).await?
+            && chain.status == JobStatus::Running
         {
-            out.push(shard);
+            out.push(chain);
         }
     }
     Ok(out)

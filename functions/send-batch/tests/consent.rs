@@ -75,7 +75,12 @@ async fn a_redrive_after_the_user_opts_out_sends_them_nothing() {
             let device = Device::new(Platform::Ios, ios_token(i, "bad0"));
             users.insert(
                 format!("u-{i}"),
-                UserDevices { devices: vec![device], push_enabled: true, muted_categories: HashSet::new(), ..UserDevices::default() },
+                UserDevices {
+                    devices: vec![device],
+                    push_enabled: true,
+                    muted_categories: HashSet::new(),
+                    ..UserDevices::default()
+                },
             );
         }
     }

@@ -189,7 +189,10 @@ fn failing_third(n: usize) -> MemoryDevices {
     MemoryDevices::with((0..n).map(|i| {
         let prefix = if i % 3 == 0 { "bad0" } else { "" };
         let devices = vec![Device::new(Platform::Ios, ios_token(i, prefix))];
-        (format!("u-{i}"), UserDevices { devices, push_enabled: true, muted_categories: HashSet::new(), ..UserDevices::default() })
+        (
+            format!("u-{i}"),
+            UserDevices { devices, push_enabled: true, muted_categories: HashSet::new(), ..UserDevices::default() },
+        )
     }))
 }
 

@@ -62,6 +62,7 @@ type TestDeps = Deps<
     RecordingInvoker,
     shared::schedules::MemorySchedules,
     shared::quota::MemoryQuotaBuckets,
+    shared::caps::MemoryCaps,
 >;
 
 fn settings() -> Settings {
@@ -90,7 +91,10 @@ fn deps() -> TestDeps {
         if i % 4 == 0 {
             devices.push(Device::new(Platform::Android, android_token(i)));
         }
-        (format!("u-{i}"), UserDevices { devices, push_enabled: true, muted_categories: HashSet::new(), ..UserDevices::default() })
+        (
+            format!("u-{i}"),
+            UserDevices { devices, push_enabled: true, muted_categories: HashSet::new(), ..UserDevices::default() },
+        )
     });
     Deps {
         objects: MemoryObjects::default(),
@@ -100,6 +104,7 @@ fn deps() -> TestDeps {
         invoker: RecordingInvoker::default(),
         schedules: Default::default(),
         rates: Default::default(),
+        caps: Default::default(),
         settings: settings(),
     }
 }

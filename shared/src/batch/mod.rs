@@ -8,7 +8,8 @@ mod scan;
 
 pub use header::{Layout, discover};
 pub use model::{
-    Canary, CanaryThen, Device, Header, InvalidReason, Notification, Platform, Priority, UserEntry, entry_from_value,
+    Canary, CanaryThen, Device, Header, InvalidReason, Notification, Platform, Priority, QuietMode, UserEntry,
+    entry_from_value,
 };
 pub use preflight::{FileCheck, PreflightError, preflight};
 pub use reader::{DEFAULT_MAX_ENTRY_BYTES, Encoding, EntryReader, RawItem, ReadError};

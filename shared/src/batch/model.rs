@@ -24,6 +24,28 @@ pub struct Header {
     /// Entries the file must hold: catches a file cut cleanly at a line end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_users: Option<u64>,
+    /// What to do with users inside their quiet hours (default: defer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<QuietMode>,
+    /// `HH:MM`: each user gets the push at this time in their own zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deliver_at_local: Option<String>,
+    /// IANA zone for users who gave none (default: UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_time_zone: Option<String>,
+    /// Pushes of this file's category a user may get in their local day,
+    /// overriding the deployment's cap for the category.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category_cap_per_day: Option<u32>,
+}
+
+/// A user inside their quiet hours: pushed when they end, or not at all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QuietMode {
+    #[default]
+    Defer,
+    Skip,
 }
 
 /// `canary`: the first users, then a check of the failure and prune rates.
@@ -126,6 +148,10 @@ impl Header {
             rate_per_second: None,
             canary: None,
             expected_users: None,
+            quiet_hours: None,
+            deliver_at_local: None,
+            default_time_zone: None,
+            category_cap_per_day: None,
         }
     }
 
@@ -147,7 +173,38 @@ impl Header {
         if let Some(canary) = &self.canary {
             canary.validate()?;
         }
+        self.local_time()?;
+        self.time_zone()?;
+        if self.category_cap_per_day == Some(0) {
+            return Err("`category_cap_per_day` must be at least 1 (a cap of 0 would send nothing)".into());
+        }
+        if self.category_cap_per_day.is_some() && self.category.is_none() {
+            return Err("`category_cap_per_day` needs a `category` to cap".into());
+        }
         Ok(())
+    }
+
+    /// `deliver_at_local` as a time of day.
+    pub fn local_time(&self) -> Result<Option<chrono::NaiveTime>, String> {
+        let Some(text) = &self.deliver_at_local else { return Ok(None) };
+        if self.send_at.is_some() {
+            return Err(
+                "`deliver_at_local` and `send_at` cannot be used together: each user's own time is the start".into()
+            );
+        }
+        chrono::NaiveTime::parse_from_str(text, "%H:%M")
+            .map(Some)
+            .map_err(|_| format!("`deliver_at_local` must be HH:MM (24-hour), got {text:?}"))
+    }
+
+    /// `default_time_zone`, or UTC.
+    pub fn time_zone(&self) -> Result<chrono_tz::Tz, String> {
+        match &self.default_time_zone {
+            None => Ok(chrono_tz::UTC),
+            Some(name) => name
+                .parse::<chrono_tz::Tz>()
+                .map_err(|_| format!("`default_time_zone` {name:?} is not an IANA time zone (e.g. Europe/Paris)")),
+        }
     }
 
     /// `send_at` as epoch milliseconds.

@@ -33,9 +33,7 @@ impl DynamoDevices {
         let keys = ids.iter().map(|id| HashMap::from([("user_id".to_owned(), s(id))])).collect::<Vec<_>>();
         let mut request = KeysAndAttributes::builder()
             .set_keys(Some(keys))
-            .projection_expression(
-                "user_id, devices, push_enabled, muted_categories, time_zone, locale, quiet_hours",
-            )
+            .projection_expression("user_id, devices, push_enabled, muted_categories, time_zone, locale, quiet_hours")
             .build()
             .map_err(|e| DynamoError::other("BatchGetItem", &self.table, e))?;
         let mut items = Vec::with_capacity(ids.len());

@@ -51,7 +51,7 @@ pub fn to_item(r: &JobRecord) -> Result<Item, JobError> {
     // Shards stay out of the by_object index: finding a file's job finds
     // the job, not its parts. Likewise the live_jobs index: it holds jobs
     // while they are not finished, and loses them when they are.
-    if r.shard.is_none() {
+    if !r.is_child() {
         item.insert("object".into(), s(object_id(&r.bucket, &r.key, &r.etag)));
         if !r.status.is_terminal() {
             item.insert(crate::schema::JOBS_LIVE.partition_key.into(), s(r.status.as_str()));
@@ -65,6 +65,12 @@ pub fn to_item(r: &JobRecord) -> Result<Item, JobError> {
     }
     if let Some(stop) = &r.stop {
         item.insert("stop".into(), s(json(r, stop)?));
+    }
+    if let Some(parts) = &r.parts {
+        item.insert("parts".into(), s(json(r, parts)?));
+    }
+    if let Some(part) = &r.part {
+        item.insert("part".into(), s(json(r, part)?));
     }
     if let Some(shards) = &r.shards {
         item.insert("shards".into(), s(json(r, shards)?));
@@ -126,6 +132,8 @@ pub fn from_item(item: &Item) -> Result<JobRecord, JobError> {
         total_entries: number(item, "total_entries").map_err(corrupt)?,
         send_at_ms: number(item, "send_at_ms").map_err(corrupt)?,
         stop: typed(parsed("stop")?).map_err(|e| corrupt(format!("stop: {e}")))?,
+        parts: typed(parsed("parts")?).map_err(|e| corrupt(format!("parts: {e}")))?,
+        part: typed(parsed("part")?).map_err(|e| corrupt(format!("part: {e}")))?,
     })
 }
 
@@ -230,9 +238,10 @@ fn is_same_write(stored: &JobRecord, written: &JobRecord) -> bool {
         && stored.status == written.status
         && stored.offset == written.offset
         && stored.updated_at_ms == written.updated_at_ms
-        // Two shards rolling up into their job write the same fields but a
-        // different set of finished shards.
+        // Two shards (or parts) rolling up into their job write the same
+        // fields but a different set of finished ones.
         && stored.shards == written.shards
+        && stored.parts == written.parts
 }
 
 impl JobWrite for DynamoJobs {

@@ -68,7 +68,7 @@ impl ControlWrite for MemoryJobs {
 impl LiveJobs for MemoryJobs {
     async fn live_jobs(&self) -> Result<Vec<JobRecord>, JobError> {
         let mut jobs: Vec<JobRecord> =
-            self.records().values().filter(|r| r.shard.is_none() && !r.status.is_terminal()).cloned().collect();
+            self.records().values().filter(|r| !r.is_child() && !r.status.is_terminal()).cloned().collect();
         jobs.sort_by_key(|j| std::cmp::Reverse(j.started_at_ms));
         Ok(jobs)
     }
@@ -81,7 +81,7 @@ impl JobsByObject for MemoryJobs {
         Ok(self
             .records()
             .values()
-            .filter(|r| r.shard.is_none() && object_id(&r.bucket, &r.key, &r.etag) == wanted)
+            .filter(|r| !r.is_child() && object_id(&r.bucket, &r.key, &r.etag) == wanted)
             .cloned()
             .collect())
     }

@@ -15,7 +15,10 @@ pub use control::{Control, ControlRead, ControlState, ControlWrite, control_id};
 pub use dynamo::{DynamoJobs, from_item, to_item};
 pub use memory::MemoryJobs;
 pub use ports::{JobError, JobRead, JobWrite, JobsByObject, LiveJobs};
-pub use record::{FinishedShard, JobRecord, JobStatus, ShardOf, ShardSet, StopNote, object_id, shard_id};
+pub use record::{
+    FinishedPart, FinishedShard, JobRecord, JobStatus, PartOf, PartSet, ShardOf, ShardSet, StopNote, object_id,
+    part_id, shard_id,
+};
 
 #[cfg(test)]
 pub(crate) use record::tests::sample;

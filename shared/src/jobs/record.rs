@@ -93,6 +93,65 @@ pub struct JobRecord {
     /// How a stopped job (or shard) was stopped.
     #[serde(default)]
     pub stop: Option<StopNote>,
+    /// On a job with deferred users: its later parts, one per instant.
+    #[serde(default)]
+    pub parts: Option<PartSet>,
+    /// On a part's record: its job and the instant it sends at.
+    #[serde(default)]
+    pub part: Option<PartOf>,
+}
+
+/// A job's deferred parts: users who get the push later (at their local
+/// time, or when their quiet hours end), grouped by the instant they are
+/// due. Each part is a job record of its own, `<job>#at<instant>`, reading
+/// a batch file of its users, started by a one-time schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PartSet {
+    /// Every part, by instant (epoch ms).
+    pub due: Vec<i64>,
+    /// Parts that finished (rolled into the job).
+    #[serde(default)]
+    pub finished: Vec<FinishedPart>,
+    /// The job's own pass over the file is over: it finishes with its last part.
+    #[serde(default)]
+    pub main_done: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinishedPart {
+    pub at_ms: i64,
+    pub status: JobStatus,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+impl PartSet {
+    pub fn is_finished(&self, at_ms: i64) -> bool {
+        self.finished.iter().any(|f| f.at_ms == at_ms)
+    }
+
+    /// Instants still to send, in order.
+    pub fn pending(&self) -> Vec<i64> {
+        let mut p: Vec<i64> = self.due.iter().copied().filter(|at| !self.is_finished(*at)).collect();
+        p.sort_unstable();
+        p.dedup();
+        p
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.main_done && self.pending().is_empty()
+    }
+}
+
+/// On a part's record: whose part it is and when it is due.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartOf {
+    pub parent: String,
+    pub at_ms: i64,
+}
+
+pub fn part_id(parent: &str, at_ms: i64) -> String {
+    format!("{parent}#at{at_ms}")
 }
 
 /// Who stopped a job, why, and where it was.
@@ -133,12 +192,24 @@ impl JobRecord {
             total_entries: None,
             send_at_ms: None,
             stop: None,
+            parts: None,
+            part: None,
         }
     }
 
-    /// The job whose reports this record writes to: its parent for a shard.
+    /// The job whose reports (and control) this record uses: its parent for
+    /// a shard or a part.
     pub fn report_job_id(&self) -> &str {
-        self.shard.as_ref().map_or(self.job_id.as_str(), |s| s.parent.as_str())
+        match (&self.shard, &self.part) {
+            (Some(s), _) => s.parent.as_str(),
+            (None, Some(p)) => p.parent.as_str(),
+            (None, None) => self.job_id.as_str(),
+        }
+    }
+
+    /// A part of a job, not the job (shards and deferred parts).
+    pub fn is_child(&self) -> bool {
+        self.shard.is_some() || self.part.is_some()
     }
 }
 

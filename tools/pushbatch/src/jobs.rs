@@ -243,6 +243,24 @@ pub async fn send(env: &EnvMap, args: SendArgs) -> anyhow::Result<ExitCode> {
     Ok(if summary.status == "done" { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
+/// One line per deferred part: when it is due, and how it ended.
+fn parts_text(parts: &shared::jobs::PartSet) -> String {
+    let mut due = parts.due.clone();
+    due.sort_unstable();
+    due.dedup();
+    let mut out = String::new();
+    for at in due {
+        let when = chrono::DateTime::from_timestamp_millis(at)
+            .map_or_else(|| at.to_string(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string());
+        let state = match parts.finished.iter().find(|f| f.at_ms == at) {
+            Some(f) => format!("{:?}", f.status).to_lowercase(),
+            None => "to send".into(),
+        };
+        out.push_str(&format!("  part      {when}  {state}\n"));
+    }
+    out
+}
+
 pub async fn status(env: &EnvMap, args: StatusArgs) -> anyhow::Result<ExitCode> {
     let jobs = Jobs::from_env(env).await;
     let Some(r) = jobs.jobs.get(&args.job).await? else {
@@ -275,10 +293,31 @@ pub async fn status(env: &EnvMap, args: StatusArgs) -> anyhow::Result<ExitCode> 
             r.bucket, r.key, r.offset, r.invocations
         );
         println!("  now       {}", crate::waiting::for_record(&r, control.as_ref(), now_ms()));
+        if let Some(parts) = &r.parts {
+            print!("{}", parts_text(parts));
+        }
         let header_rate = r.layout.as_ref().and_then(|l| l.header.rate_per_second);
         if let Some(line) = crate::controls::control_line(control.as_ref(), header_rate) {
             println!("  control   {line}");
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::jobs::{FinishedPart, JobStatus, PartSet};
+
+    #[test]
+    fn parts_are_listed_in_order_with_how_they_ended() {
+        let parts = PartSet {
+            due: vec![7_200_000, 3_600_000],
+            finished: vec![FinishedPart { at_ms: 3_600_000, status: JobStatus::Done, reason: None }],
+            main_done: true,
+        };
+        assert_eq!(
+            super::parts_text(&parts),
+            "  part      1970-01-01 01:00 UTC  done\n  part      1970-01-01 02:00 UTC  to send\n"
+        );
+    }
 }

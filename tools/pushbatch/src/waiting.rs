@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use shared::jobs::{Control, ControlState, JobRecord, JobStatus};
+use shared::jobs::{Control, ControlState, JobRecord, JobStatus, PartSet};
 
 use crate::env_file::EnvMap;
 
@@ -27,6 +27,9 @@ pub fn for_record(record: &JobRecord, control: Option<&Control>, now_ms: i64) ->
         let at = record.send_at_ms.unwrap_or(now_ms);
         return format!("scheduled: starts in {}", human((at - now_ms).max(0)));
     }
+    if let Some(parts) = record.parts.as_ref().filter(|p| p.main_done) {
+        return parts_line(parts, now_ms);
+    }
     let rate =
         control.and_then(|c| c.rate_per_second).or(record.layout.as_ref().and_then(|l| l.header.rate_per_second));
     let throttled = rate.map(|r| format!(", throttled to {r} users/s")).unwrap_or_default();
@@ -38,6 +41,23 @@ pub fn for_record(record: &JobRecord, control: Option<&Control>, now_ms: i64) ->
         }
         Some(_) => format!("sending: link {}{throttled}", record.seq),
     }
+}
+
+/// A job whose own pass is over and whose deferred users wait for their
+/// instants (local time, the end of quiet hours).
+pub fn parts_line(parts: &PartSet, now_ms: i64) -> String {
+    let pending = parts.pending();
+    let Some(next) = pending.first() else {
+        return "its last part is finishing".into();
+    };
+    let at = chrono::DateTime::from_timestamp_millis(*next).map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string());
+    format!(
+        "waiting for its parts: {} of {} to send, the next at {} (in {})",
+        pending.len(),
+        parts.due.len(),
+        at.unwrap_or_else(|| next.to_string()),
+        human((next - now_ms).max(0))
+    )
 }
 
 fn by(control: Option<&Control>) -> &str {
@@ -105,6 +125,12 @@ mod tests {
         c.state = ControlState::Paused;
         c.by = "ann".into();
         assert_eq!(for_record(&r, Some(&c), 0), "paused by ann: `pushbatch resume j`");
+        r.status = JobStatus::Running;
+        r.parts = Some(PartSet { due: vec![3_600_000, 7_200_000], finished: Vec::new(), main_done: true });
+        assert_eq!(
+            for_record(&r, None, 0),
+            "waiting for its parts: 2 of 2 to send, the next at 1970-01-01 01:00 UTC (in 1 h 0 min)"
+        );
     }
 
     #[test]

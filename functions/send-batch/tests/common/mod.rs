@@ -13,6 +13,7 @@ use send_batch::settings::{FcmSettings, Settings};
 use serde_json::{Value, json};
 use shared::apps::{Apps, Route};
 use shared::batch::{Device, Platform};
+use shared::caps::MemoryCaps;
 use shared::config::SecretSource;
 use shared::devices::{MemoryDevices, UserDevices};
 use shared::invoke::RecordingInvoker;
@@ -64,8 +65,16 @@ impl PushSend for FakePush {
     async fn renew(&self, _: &Route) {}
 }
 
-pub type TestDeps =
-    Deps<MemoryObjects, MemoryDevices, MemoryJobs, FakePush, RecordingInvoker, MemorySchedules, MemoryQuotaBuckets>;
+pub type TestDeps = Deps<
+    MemoryObjects,
+    MemoryDevices,
+    MemoryJobs,
+    FakePush,
+    RecordingInvoker,
+    MemorySchedules,
+    MemoryQuotaBuckets,
+    MemoryCaps,
+>;
 
 pub fn settings(batch_size: usize, max_run: Option<f64>) -> Settings {
     Settings {
@@ -93,6 +102,10 @@ pub fn settings(batch_size: usize, max_run: Option<f64>) -> Settings {
         fcm_shared: None,
         apns_shared: None,
         apps: Apps::single(Some("com.example"), true).unwrap(),
+        cap_per_day: None,
+        category_caps: Default::default(),
+        caps_table: "caps".into(),
+        calendar: Default::default(),
         scheduler: Some(ScheduleTarget {
             group: "default".into(),
             role_arn: "arn:aws:iam::000000000000:role/scheduler".into(),
@@ -120,7 +133,15 @@ pub fn population(n: usize) -> MemoryDevices {
         if i % 7 == 0 {
             devices.push(Device::new(Platform::Android, format!("android-token-{i:08}-abcdefghijklmnop")));
         }
-        (format!("u-{i}"), UserDevices { devices, push_enabled: i % 13 != 2, muted_categories: HashSet::new(), ..UserDevices::default() })
+        (
+            format!("u-{i}"),
+            UserDevices {
+                devices,
+                push_enabled: i % 13 != 2,
+                muted_categories: HashSet::new(),
+                ..UserDevices::default()
+            },
+        )
     }))
 }
 
@@ -133,6 +154,7 @@ pub fn deps(n: usize, batch_size: usize, max_run: Option<f64>) -> TestDeps {
         invoker: RecordingInvoker::default(),
         schedules: MemorySchedules::default(),
         rates: MemoryQuotaBuckets::default(),
+        caps: MemoryCaps::default(),
         settings: settings(batch_size, max_run),
     }
 }
