@@ -18,15 +18,25 @@ use shared::report::{
 
 use crate::deps::Ports;
 
+/// A batch's name among its job's report parts. A shard's go with its
+/// job's: offsets never overlap between shards, and the join at the end
+/// reads them in file order. A deferred part reads another file, whose
+/// offsets may be the job's own: its batches are named after its instant
+/// too (and sort after the job's).
+fn batch_name(record: &JobRecord, batch_offset: u64) -> String {
+    match &record.part {
+        Some(part) => format!("at{:015}-{batch_offset:020}", part.at_ms),
+        None => format!("{batch_offset:020}"),
+    }
+}
+
 pub async fn write_failed_part<P: Ports>(
     ports: &P,
     record: &JobRecord,
     batch_offset: u64,
     lines: &[String],
 ) -> Result<(), ObjectError> {
-    // A shard's parts go with its job's: offsets never overlap between
-    // shards, and the join at the end reads them in file order.
-    let key = format!("{}{batch_offset:020}.jsonl", failed_parts_prefix(record.report_job_id()));
+    let key = format!("{}{}.jsonl", failed_parts_prefix(record.report_job_id()), batch_name(record, batch_offset));
     // No lines: an empty part, replacing whatever an earlier attempt at the
     // same batch left.
     let mut body = lines.join("\n");
@@ -106,7 +116,7 @@ pub async fn write_skipped_part<P: Ports>(
     batch_offset: u64,
     lines: &[String],
 ) -> Result<(), ObjectError> {
-    let key = format!("{}{batch_offset:020}.jsonl", skipped_parts_prefix(record.report_job_id()));
+    let key = format!("{}{}.jsonl", skipped_parts_prefix(record.report_job_id()), batch_name(record, batch_offset));
     let mut body = lines.join("\n");
     if !body.is_empty() {
         body.push('\n');
@@ -168,4 +178,18 @@ pub async fn write_summary<P: Ports>(ports: &P, record: &JobRecord) -> Result<()
     // Strings, numbers and maps with string keys: serde_json cannot fail.
     let body = serde_json::to_vec_pretty(&summary).expect("a summary encodes as JSON");
     ports.objects().put(&record.bucket, &summary_key(&record.job_id), Bytes::from(body), "application/json").await
+}
+
+#[cfg(test)]
+mod tests {
+    use shared::jobs::{JobRecord, PartOf};
+
+    #[test]
+    fn a_parts_batches_never_share_a_name_with_its_jobs() {
+        let job = JobRecord::new("j", "b", "k", "e", 0);
+        let mut part = JobRecord::new("j#at60000", "b", "r", "e", 0);
+        part.part = Some(PartOf { parent: "j".into(), at_ms: 60_000 });
+        assert_eq!(super::batch_name(&job, 120), "00000000000000000120");
+        assert_eq!(super::batch_name(&part, 120), "at000000000060000-00000000000000000120");
+    }
 }

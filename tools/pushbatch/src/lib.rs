@@ -28,3 +28,4 @@ pub mod shard_progress;
 pub mod table;
 pub mod validate;
 pub mod waiting;
+pub mod why;

@@ -28,6 +28,8 @@ enum Command {
     Send(pushbatch::jobs::SendArgs),
     /// Show a job's progress (and its control) or its summary
     Status(pushbatch::jobs::StatusArgs),
+    /// What became of one user in a job: sent, skipped (why), failed (why), due later
+    Why(pushbatch::why::WhyArgs),
     /// List the jobs that are running, paused or scheduled, newest first
     Jobs(pushbatch::controls::JobsArgs),
     #[command(flatten)]
@@ -64,6 +66,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Command::Seed(args) => pushbatch::seed::cli::run(args, &ctx).await?,
             Command::Send(args) => pushbatch::jobs::send(&ctx.env()?, args).await?,
             Command::Status(args) => pushbatch::jobs::status(&ctx.env()?, args).await?,
+            Command::Why(args) => pushbatch::why::run(&ctx.env()?, args).await?,
             Command::Jobs(args) => pushbatch::controls::list(&ctx.env()?, args).await?,
             Command::Control(command) => pushbatch::controls::run(&ctx.env()?, command).await?,
             Command::Campaign(command) => pushbatch::campaign::dispatch(&ctx.env()?, command).await?,

@@ -44,6 +44,9 @@ pub struct FakePush {
 
 impl PushSend for FakePush {
     async fn send(&self, route: &Route, token: &str, _: &Payloads, _: &ApnsHeaders) -> Outcome {
+        // A real send awaits the network: yielding lets a test stop a link
+        // between two pushes (a crash).
+        tokio::task::yield_now().await;
         self.routes.lock().unwrap().insert(token.to_owned(), route.clone());
         if let (Some(owner), Route::Apns { topic, .. }) = (self.owners.lock().unwrap().get(token), route)
             && topic != owner.as_str()
