@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Parser;
 use http::Uri;
 
-use crate::clock::SystemClock;
+use crate::clock::{Clock, FileClock, SystemClock};
 use crate::gateway::{Apis, ApisError, IamCredential};
 use crate::issuer::{Directory, DirectoryError};
 use crate::plane::{GatewayConfig, IssuerConfig, PlaneConfig};
@@ -106,10 +106,16 @@ pub struct Cli {
     /// The issuer's clients and users (JSON).
     #[arg(long, env = "EVENT_PLANE_USERS", default_value = "local/users.json")]
     pub users: PathBuf,
+
+    /// Scheduler's now: a file holding an RFC 3339 instant, read each time
+    /// (the functions' `PUSHBATCH_CLOCK_FILE`). Default: the system clock.
+    #[arg(long, env = "EVENT_PLANE_CLOCK_FILE")]
+    pub clock_file: Option<PathBuf>,
 }
 
 impl Cli {
     pub fn into_config(self) -> Result<PlaneConfig, ConfigError> {
+        let account_id = self.account_id.clone();
         let iam = match (self.iam_access_key_id, self.iam_secret_access_key) {
             (Some(access_key_id), Some(secret_access_key)) => Some(IamCredential { access_key_id, secret_access_key }),
             _ => None,
@@ -128,7 +134,13 @@ impl Cli {
             Some(listen) => Some(IssuerConfig { listen, directory: Directory::load(&self.users)? }),
             None => None,
         };
+        let schedule_clock: Arc<dyn Clock> = match &self.clock_file {
+            Some(path) => Arc::new(FileClock::new(path)),
+            None => Arc::new(SystemClock),
+        };
         Ok(PlaneConfig {
+            schedule_clock,
+            account_id,
             routes: Routes::load(&self.routes)?,
             s3_listen: self.s3_listen,
             s3_upstream: self.s3_upstream,

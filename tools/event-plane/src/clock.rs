@@ -47,6 +47,37 @@ impl Clock for ManualClock {
     }
 }
 
+/// Now as a file says: an RFC 3339 instant, read at every call, so a test
+/// moves time by writing the file (the functions read the same file as
+/// `PUSHBATCH_CLOCK_FILE`). A missing or unreadable file is the system's
+/// time, with a warning.
+#[derive(Debug)]
+pub struct FileClock {
+    path: std::path::PathBuf,
+}
+
+impl FileClock {
+    pub fn new(path: impl Into<std::path::PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    fn read(&self) -> Result<SystemTime, String> {
+        let text = std::fs::read_to_string(&self.path).map_err(|e| e.to_string())?;
+        let at = chrono::DateTime::parse_from_rfc3339(text.trim()).map_err(|e| format!("{:?}: {e}", text.trim()))?;
+        let ms = u64::try_from(at.timestamp_millis()).map_err(|_| "before 1970".to_owned())?;
+        Ok(UNIX_EPOCH + Duration::from_millis(ms))
+    }
+}
+
+impl Clock for FileClock {
+    fn now(&self) -> SystemTime {
+        self.read().unwrap_or_else(|problem| {
+            tracing::warn!(path = %self.path.display(), %problem, "clock file unreadable: using the system clock");
+            SystemTime::now()
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,5 +88,16 @@ mod tests {
         assert_eq!(clock.epoch_seconds(), 1_000);
         clock.advance(Duration::from_secs(3_601));
         assert_eq!(clock.epoch_seconds(), 4_601);
+    }
+
+    #[test]
+    fn a_file_clock_reads_its_file_each_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clock");
+        std::fs::write(&path, "2026-12-01T08:00:00Z\n").unwrap();
+        let clock = FileClock::new(&path);
+        assert_eq!(clock.epoch_seconds(), 1_796_112_000);
+        std::fs::write(&path, "2026-12-01T09:00:00+00:00").unwrap();
+        assert_eq!(clock.epoch_seconds(), 1_796_115_600);
     }
 }

@@ -18,6 +18,7 @@ use crate::http::{
 };
 use crate::queue::{Job, Queue};
 use crate::s3_notify::Notifier;
+use crate::scheduler::Scheduler;
 use crate::stats::{Source, Stats};
 
 /// Lambda's limit for an asynchronous invocation's payload (1 MB since 2025).
@@ -35,11 +36,16 @@ pub struct LambdaApi {
     /// gateway and issuer on its ports are this plane's.
     pub gateway: Option<SocketAddr>,
     pub issuer: Option<String>,
+    /// EventBridge Scheduler's API shares this listener.
+    pub scheduler: Arc<Scheduler>,
 }
 
 impl LambdaApi {
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>, _peer: SocketAddr) -> Response<Body> {
         let path = req.uri().path().to_owned();
+        if Scheduler::serves(&path) {
+            return self.schedule(req).await;
+        }
         match (req.method(), path.as_str()) {
             (&Method::GET, "/_plane/health") => json_response(
                 StatusCode::OK,
@@ -67,6 +73,17 @@ impl LambdaApi {
             },
             _ => unknown_operation(&path),
         }
+    }
+
+    async fn schedule(&self, req: Request<Incoming>) -> Response<Body> {
+        let (parts, body) = req.into_parts();
+        let body = match Limited::new(body, MAX_ASYNC_PAYLOAD).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) => {
+                return lambda_error(StatusCode::BAD_REQUEST, "ValidationException", &format!("reading the body: {e}"));
+            }
+        };
+        self.scheduler.handle(&parts.method, parts.uri.path(), parts.uri.query(), &body)
     }
 
     fn redeliver(&self, query: Option<&str>) -> Response<Body> {

@@ -3,6 +3,8 @@
 //! - an S3 reverse proxy that emits ObjectCreated events to Lambda functions;
 //! - a Lambda Invoke endpoint that gives `Event` invocations real asynchronous
 //!   semantics (queue, concurrency limit, retries, dead-letter file);
+//! - EventBridge Scheduler's one-time schedules, fired by a clock tests
+//!   can move;
 //! - an HTTP API gateway (routes, JWT and IAM authorizers, payload 2.0
 //!   events, synchronous invokes) and a local OIDC issuer for its JWTs.
 //!
@@ -26,6 +28,7 @@ pub mod s3_head;
 pub mod s3_notify;
 pub mod s3_proxy;
 pub mod s3_request;
+pub mod scheduler;
 pub mod server;
 pub mod stats;
 

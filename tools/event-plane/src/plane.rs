@@ -21,6 +21,7 @@ use crate::routes::Routes;
 use crate::s3_head::S3Head;
 use crate::s3_notify::Notifier;
 use crate::s3_proxy::S3Proxy;
+use crate::scheduler::Scheduler;
 use crate::server::serve;
 use crate::stats::Stats;
 
@@ -42,6 +43,10 @@ pub struct PlaneConfig {
     pub issuer: Option<IssuerConfig>,
     /// Now, for the gateway's token and signature checks and the issuer's tokens.
     pub clock: Arc<dyn Clock>,
+    /// Now, for Scheduler's `at()` schedules (a clock file in tests).
+    pub schedule_clock: Arc<dyn Clock>,
+    /// The account in Scheduler's ARNs.
+    pub account_id: String,
 }
 
 #[derive(Debug, Clone)]
@@ -155,9 +160,16 @@ impl Plane {
 
         let head = S3Head::new(&config.s3_upstream, &config.region);
         let notifier =
-            Arc::new(Notifier::new(config.routes, config.region, head, Arc::clone(&queue), Arc::clone(&stats)));
+            Arc::new(Notifier::new(config.routes, config.region.clone(), head, Arc::clone(&queue), Arc::clone(&stats)));
         let proxy =
             Arc::new(S3Proxy { upstream: config.s3_upstream, client: s3_client, notifier: Arc::clone(&notifier) });
+        let scheduler = Arc::new(Scheduler::new(
+            Arc::clone(&config.schedule_clock),
+            Arc::clone(&queue),
+            &config.region,
+            &config.account_id,
+        ));
+        tasks.push(tokio::spawn(Arc::clone(&scheduler).run()));
         let api = Arc::new(LambdaApi {
             upstream: config.lambda_upstream.clone(),
             client: lambda_client.clone(),
@@ -166,6 +178,7 @@ impl Plane {
             notifier,
             gateway: gateway_addr,
             issuer: issuer.clone(),
+            scheduler,
         });
         let deliverer = Arc::new(Deliverer {
             client: lambda_client,

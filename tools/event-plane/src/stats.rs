@@ -15,6 +15,7 @@ pub const RING_CAPACITY: usize = 1000;
 pub enum Source {
     S3,
     Invoke,
+    Schedule,
 }
 
 impl Source {
@@ -22,6 +23,7 @@ impl Source {
         match self {
             Source::S3 => "s3",
             Source::Invoke => "invoke",
+            Source::Schedule => "schedule",
         }
     }
 }

@@ -130,6 +130,8 @@ impl GatewayPlane {
                 directory: serde_json::from_str::<Directory>(USERS).expect("valid users"),
             }),
             clock: clock.clone(),
+            schedule_clock: clock.clone(),
+            account_id: "123456789012".into(),
         };
         let plane = Plane::start(config).await.expect("plane starts");
         GatewayPlane { test: TestPlane { plane, state_dir, client: new_client() }, clock }

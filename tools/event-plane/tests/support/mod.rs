@@ -555,6 +555,8 @@ pub async fn start_plane(
         gateway: None,
         issuer: None,
         clock: Arc::new(SystemClock),
+        schedule_clock: Arc::new(SystemClock),
+        account_id: "123456789012".into(),
     };
     let plane = Plane::start(config).await.expect("plane starts");
     TestPlane { plane, state_dir, client: new_client() }

@@ -150,7 +150,7 @@ pub fn launch(config: &StackConfig, part: Part) -> Result<super::process::Launch
 }
 
 fn event_plane_args(config: &StackConfig, ports: Ports, state: &StateDir) -> Vec<OsString> {
-    vec![
+    let mut args = vec![
         "--s3-listen".into(),
         listen_addr(ports.s3_proxy()).into(),
         "--s3-upstream".into(),
@@ -173,7 +173,13 @@ fn event_plane_args(config: &StackConfig, ports: Ports, state: &StateDir) -> Vec
         listen_addr(ports.issuer()).into(),
         "--users".into(),
         config.root.join(USERS_FILE).into(),
-    ]
+    ];
+    // The functions' calendar is the schedules' too: a test that moves the
+    // clock file to 09:00 sees the 09:00 schedules fire.
+    if let Some(file) = config.fn_env.get(shared::clock::CLOCK_FILE_ENV) {
+        args.extend(["--clock-file".into(), OsString::from(file)]);
+    }
+    args
 }
 
 /// The marker for `part` without resolving its program (for `down`).
