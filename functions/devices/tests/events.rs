@@ -19,7 +19,7 @@ fn sample(name: &str) -> lambda_http::Request {
 }
 
 fn settings() -> Settings {
-    Settings { devices_table: "unused".into(), max_devices: 10 }
+    Settings::new("unused", 10)
 }
 
 #[test]

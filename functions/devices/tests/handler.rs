@@ -79,7 +79,7 @@ impl Api {
     fn new(max_devices: usize) -> Self {
         Self {
             store: MemoryDevices::default(),
-            settings: Settings { devices_table: "unused".into(), max_devices },
+            settings: Settings::new("unused", max_devices),
             now: DateTime::from_timestamp(1_795_320_000, 0).unwrap(),
         }
     }
