@@ -71,7 +71,7 @@ async fn one_owner_per_token_on_dynalite() -> anyhow::Result<()> {
     assert!(a["fences"].as_m().is_ok_and(|f| f.len() == 1), "B's claim fenced A: {a:?}");
     // A token item is no user to send-batch.
     let token_item = TokenKey::new(Platform::Android, &phone).item_id();
-    assert!(store.lookup(&[token_item.clone()]).await?.is_empty());
+    assert!(store.lookup(std::slice::from_ref(&token_item)).await?.is_empty());
     assert!(item(&client, &table, &token_item).await?.is_some());
 
     // Back to A: its fence is below its new claim.
@@ -103,7 +103,7 @@ async fn one_owner_per_token_on_dynalite() -> anyhow::Result<()> {
         let (ra, rb) = (a.await?, b.await?);
         let held = holders(&store, &["r-a", "r-b"], &token).await?;
         let owner = owner(&client, &table, &token).await?.expect("an owner");
-        assert_eq!(held, [owner.clone()], "round {round}: {ra:?} {rb:?}");
+        assert_eq!(held, std::slice::from_ref(&owner), "round {round}: {ra:?} {rb:?}");
         for (user, result) in [("r-a", ra), ("r-b", rb)] {
             match result {
                 Ok(_) => {}
@@ -137,7 +137,7 @@ pub async fn ownership_and_apps_through_the_gateway(api: &Api, token_a: &str, to
         let body = json!({"platform": "android", "token": token});
         let (a, b) = tokio::join!(api.put(USER_A, Some(token_a), &body), api.put(USER_B, Some(token_b), &body));
         let owner = owner(&client, &api.table, &token).await?.expect("an owner");
-        assert_eq!(holders(&store, &[USER_A, USER_B], &token).await?, [owner.clone()], "round {round}");
+        assert_eq!(holders(&store, &[USER_A, USER_B], &token).await?, std::slice::from_ref(&owner), "round {round}");
         for (user, answer) in [(USER_A, a?), (USER_B, b?)] {
             match answer.status {
                 200 | 201 => {}

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::dynamo::{DynamoDevices, Seen, backoff};
@@ -16,6 +17,24 @@ use super::ports::{DeviceError, MAX_WRITE_ATTEMPTS};
 use crate::dynamo::{DynamoError, Item, condition_failed, n, s};
 
 impl DynamoDevices {
+    /// A conditional write whose lost condition means someone else's write
+    /// made it unnecessary: only the call failing is an error.
+    fn unless_superseded<T, E, R>(
+        &self,
+        operation: &'static str,
+        result: Result<T, SdkError<E, R>>,
+    ) -> Result<(), DeviceError>
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if condition_failed(&e) => Ok(()),
+            Err(e) => Err(DynamoError::new(operation, &self.table, e).into()),
+        }
+    }
+
     fn bad_item(&self, key: &TokenKey, reason: impl Into<String>) -> DeviceError {
         DeviceError::BadTokenItem { table: self.table.clone(), platform: key.platform.as_str(), reason: reason.into() }
     }
@@ -92,11 +111,8 @@ impl ClaimStore for DynamoDevices {
             .expression_attribute_values(":v", n(version))
             .send()
             .await;
-        match result {
-            // A later claim carried `releasing` over; it is theirs to settle.
-            Err(e) if condition_failed(&e) => Ok(()),
-            other => other.map(|_| ()).map_err(|e| DynamoError::new("UpdateItem", &self.table, e).into()),
-        }
+        // Lost: a later claim carried `releasing` over; it is theirs to settle.
+        self.unless_superseded("UpdateItem", result)
     }
 
     async fn drop_claim(&self, key: &TokenKey, version: u64) -> Result<(), DeviceError> {
@@ -109,11 +125,8 @@ impl ClaimStore for DynamoDevices {
             .expression_attribute_values(":v", n(version))
             .send()
             .await;
-        match result {
-            // Claimed since: the item is the new owner's.
-            Err(e) if condition_failed(&e) => Ok(()),
-            other => other.map(|_| ()).map_err(|e| DynamoError::new("DeleteItem", &self.table, e).into()),
-        }
+        // Lost: claimed since, and the item is the new owner's.
+        self.unless_superseded("DeleteItem", result)
     }
 
     async fn fence(&self, user_id: &str, key: &TokenKey, version: u64) -> Result<(), DeviceError> {
@@ -139,11 +152,8 @@ impl ClaimStore for DynamoDevices {
             .expression_attribute_values(":v", n(version))
             .send()
             .await;
-        match result {
-            // A higher fence is there already: fences never go down.
-            Err(e) if condition_failed(&e) => Ok(()),
-            other => other.map(|_| ()).map_err(|e| DynamoError::new("UpdateItem", &self.table, e).into()),
-        }
+        // Lost: a higher fence is there already, and fences never go down.
+        self.unless_superseded("UpdateItem", result)
     }
 
     async fn remove_device(

@@ -68,6 +68,11 @@ pub struct Api {
 }
 
 impl Api {
+    /// With `APPS` unset and a cap of `max_devices`.
+    pub fn with_cap(max_devices: usize) -> Self {
+        Self::new(Settings::new("unused", max_devices))
+    }
+
     pub fn new(settings: Settings) -> Self {
         Self { store: MemoryDevices::default(), settings, now: DateTime::from_timestamp(1_795_320_000, 0).unwrap() }
     }
