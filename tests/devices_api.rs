@@ -6,6 +6,11 @@
 //! API Gateway refuses before the function runs; the function refuses the
 //! rest.
 
+#[path = "devices_api/ownership.rs"]
+mod ownership;
+#[path = "devices_api/preferences.rs"]
+mod preferences;
+
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
@@ -25,6 +30,10 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(600);
 /// The two device-app users of local/users.json.
 const USER_A: &str = "u-000001";
 const USER_B: &str = "u-000002";
+/// The stack's APPS: the devices API takes only these (and, naming none, the
+/// default apps: APNS_TOPIC, the default FCM project).
+const APPS: &str = r#"[{"app": "com.example.pushbatch", "platform": "ios"},
+                      {"app": "com.example.pushbatch", "platform": "android"}]"#;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace root")
@@ -60,7 +69,7 @@ impl Api {
         // Builds the functions ahead, so watch does not compile inside a call.
         pushbatch_tests::ensure_workspace_bins()?;
         let parts = [Part::Moto, Part::Dynalite, Part::Watch, Part::EventPlane];
-        let mut opts = StackOptions::only(&parts).fn_env("MAX_DEVICES_PER_USER", MAX_DEVICES);
+        let mut opts = StackOptions::only(&parts).fn_env("MAX_DEVICES_PER_USER", MAX_DEVICES).fn_env("APPS", APPS);
         opts.plane_args.push(format!("--gateway-timeout-seconds={}", CALL_TIMEOUT.as_secs()));
         let stack = Stack::start(opts).await?;
         let gateway = stack.var("GATEWAY_URL")?.to_owned();
@@ -254,6 +263,9 @@ async fn devices_api_on_the_local_stack() -> anyhow::Result<()> {
     assert_eq!(api.lookup(&backend_user).await?.len(), 1, "the unsigned calls changed nothing");
     assert_eq!(api.backend(reqwest::Method::DELETE, &device_path, None, true).await?.status, 204);
     assert!(api.lookup(&backend_user).await?.is_empty());
+
+    ownership::ownership_and_apps_through_the_gateway(&api, &token_a, &token_b).await?;
+    preferences::preferences_through_the_gateway(&api, &token_a, &token_b).await?;
     Ok(())
 }
 

@@ -6,6 +6,7 @@ use lambda_http::Body;
 use lambda_http::http::{HeaderMap, header};
 use serde_json::{Map, Value};
 use shared::batch::{Device, Platform};
+use shared::devices::is_token_item;
 
 use crate::problem::ApiError;
 
@@ -35,6 +36,9 @@ pub fn user_id(id: &str) -> Result<&str, ApiError> {
         "is longer than 512 bytes"
     } else if id.chars().any(char::is_control) {
         "must not contain control characters"
+    } else if is_token_item(id) {
+        // The devices table keeps its token index under these ids.
+        "must not start with `token#`, which is reserved"
     } else {
         return Ok(id);
     };
@@ -70,6 +74,22 @@ pub fn path_token(token: &str) -> Result<Vec<String>, ApiError> {
 
 /// Parses and validates a registration body.
 pub fn register_body(headers: &HeaderMap, body: &Body) -> Result<RegisterBody, ApiError> {
+    let mut object = json_object(headers, body, "send {\"platform\", \"token\"}")?;
+    let platform = platform(&mut object)?;
+    let token = token(&mut object, platform)?;
+    let app = app(&mut object)?;
+    // Unknown fields are refused rather than ignored: a misspelt optional
+    // field would otherwise be dropped without a word.
+    if let Some(unknown) = object.keys().next() {
+        return Err(ApiError::UnknownField(unknown.clone()));
+    }
+    Ok(RegisterBody { device: Device { platform, token, app: app.clone() }, app })
+}
+
+/// The body as one JSON object, after the checks every body gets: JSON
+/// (or no Content-Type), at most [`MAX_BODY_BYTES`], not empty (`hint` says
+/// what to send instead).
+pub fn json_object(headers: &HeaderMap, body: &Body, hint: &str) -> Result<Map<String, Value>, ApiError> {
     if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
         let value = content_type.to_str().unwrap_or_default();
         let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
@@ -82,21 +102,13 @@ pub fn register_body(headers: &HeaderMap, body: &Body) -> Result<RegisterBody, A
         return Err(ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES });
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::InvalidJson("the body is empty; send {\"platform\", \"token\"}".into()));
+        return Err(ApiError::InvalidJson(format!("the body is empty; {hint}")));
     }
     let value: Value = serde_json::from_slice(bytes).map_err(|e| ApiError::InvalidJson(e.to_string()))?;
-    let Value::Object(mut object) = value else {
+    let Value::Object(object) = value else {
         return Err(ApiError::InvalidJson("the body must be a JSON object".into()));
     };
-    let platform = platform(&mut object)?;
-    let token = token(&mut object, platform)?;
-    let app = app(&mut object)?;
-    // Unknown fields are refused rather than ignored: a misspelt optional
-    // field would otherwise be dropped without a word.
-    if let Some(unknown) = object.keys().next() {
-        return Err(ApiError::UnknownField(unknown.clone()));
-    }
-    Ok(RegisterBody { device: Device { platform, token, app: app.clone() }, app })
+    Ok(object)
 }
 
 fn platform(object: &mut Map<String, Value>) -> Result<Platform, ApiError> {

@@ -10,7 +10,7 @@ use serde_json::json;
 pub enum ApiError {
     #[error("no authenticated caller: call through the API with a bearer token, or with IAM from a backend")]
     Unauthenticated,
-    #[error("a user may only manage their own devices: the token's subject is not {{id}}")]
+    #[error("a user may only manage their own devices and preferences: the token's subject is not {{id}}")]
     Forbidden,
     #[error("no such route")]
     NotFound,
@@ -28,6 +28,8 @@ pub enum ApiError {
     UnknownField(String),
     #[error("`{field}` is invalid: {reason}")]
     InvalidField { field: &'static str, reason: String },
+    #[error("`{field}` was claimed by another user at the same time; nothing is registered")]
+    Conflict { field: &'static str },
     #[error("the devices of this user are being changed concurrently; retry")]
     Busy,
     #[error("the devices table could not be reached; retry")]
@@ -47,6 +49,7 @@ impl ApiError {
             | ApiError::MissingField(_)
             | ApiError::UnknownField(_)
             | ApiError::InvalidField { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
             // Both are transient: 503 is what HTTP clients retry on their own.
             ApiError::Busy | ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -65,6 +68,7 @@ impl ApiError {
             ApiError::MissingField(_) => "missing_field",
             ApiError::UnknownField(_) => "unknown_field",
             ApiError::InvalidField { .. } => "invalid_field",
+            ApiError::Conflict { .. } => "conflict",
             ApiError::Busy => "busy",
             ApiError::Unavailable => "unavailable",
         }
@@ -73,7 +77,9 @@ impl ApiError {
     /// The field at fault, if one is.
     pub fn field(&self) -> Option<&str> {
         match self {
-            ApiError::MissingField(f) | ApiError::InvalidField { field: f, .. } => Some(f),
+            ApiError::MissingField(f) | ApiError::InvalidField { field: f, .. } | ApiError::Conflict { field: f } => {
+                Some(f)
+            }
             ApiError::UnknownField(f) => Some(f),
             _ => None,
         }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use devices::handler::{Route, handle, route};
 use devices::settings::Settings;
-use shared::devices::{DeviceLookup, MemoryDevices};
+use shared::devices::{DeviceLookup, MemoryDevices, PreferencesStore};
 
 fn events_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../events")
@@ -19,7 +19,7 @@ fn sample(name: &str) -> lambda_http::Request {
 }
 
 fn settings() -> Settings {
-    Settings { devices_table: "unused".into(), max_devices: 10 }
+    Settings::new("unused", 10)
 }
 
 #[test]
@@ -33,7 +33,7 @@ fn every_devices_sample_is_an_api_gateway_request_for_a_route() {
             seen += 1;
         }
     }
-    assert!(seen >= 3, "expected the put, delete and backend samples, found {seen}");
+    assert!(seen >= 5, "expected the put, delete, backend and preferences samples, found {seen}");
 }
 
 #[tokio::test]
@@ -57,4 +57,19 @@ async fn backend_sample_registers_for_any_user() {
     assert_eq!(response.status(), 201, "{:?}", response.body());
     let user = &store.lookup(&["u-2".into()]).await.unwrap()["u-2"];
     assert_eq!(user.devices[0].platform, shared::batch::Platform::Android);
+}
+
+#[tokio::test]
+async fn preferences_samples_put_and_get() {
+    let store = MemoryDevices::default();
+    let put = sample("devices-preferences-put.json");
+    assert_eq!(route(&put).unwrap(), Route::PutPreferences { user_id: "u-1".into() });
+    let response = handle(&store, &settings(), put, Utc::now()).await;
+    assert_eq!(response.status(), 200, "{:?}", response.body());
+    assert_eq!(store.get_preferences("u-1").await.unwrap().locale.as_deref(), Some("pt-BR"));
+
+    let get = sample("devices-preferences-get-backend.json");
+    assert_eq!(route(&get).unwrap(), Route::GetPreferences { user_id: "u-2".into() });
+    let response = handle(&store, &settings(), get, Utc::now()).await;
+    assert_eq!(response.status(), 200, "{:?}", response.body());
 }

@@ -1,13 +1,13 @@
 //! The handler in-process, as Lambda calls it through lambda_http: every
 //! route and every refusal, with the in-memory devices table.
 
-use chrono::{DateTime, Duration, Utc};
-use devices::handler::handle;
-use devices::settings::Settings;
-use lambda_http::{Body, Request, Response};
+mod common;
+
+use common::Api;
+use lambda_http::Request;
 use serde_json::{Value, json};
 use shared::batch::Platform;
-use shared::devices::{DeviceLookup, MemoryDevices};
+use shared::devices::DeviceLookup;
 
 const IOS: &str = "AB0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd";
 const FCM: &str = "fcm-instance:APA91bExampleRegistrationToken_0123456789";
@@ -69,52 +69,13 @@ fn delete(user: &str, token: &str, auth: Auth<'_>) -> Request {
     request(&event("DELETE", user, Some(token), auth, None))
 }
 
-struct Api {
-    store: MemoryDevices,
-    settings: Settings,
-    now: DateTime<Utc>,
-}
-
-impl Api {
-    fn new(max_devices: usize) -> Self {
-        Self {
-            store: MemoryDevices::default(),
-            settings: Settings { devices_table: "unused".into(), max_devices },
-            now: DateTime::from_timestamp(1_795_320_000, 0).unwrap(),
-        }
-    }
-
-    async fn call(&mut self, request: Request) -> (u16, Value) {
-        // Each call is a second later, so "least recently updated" is defined.
-        self.now += Duration::seconds(1);
-        let response: Response<Body> = handle(&self.store, &self.settings, request, self.now).await;
-        let status = response.status().as_u16();
-        let body = match response.body() {
-            Body::Empty => Value::Null,
-            Body::Text(t) => serde_json::from_str(t).expect("JSON body"),
-            other => panic!("unexpected body {other:?}"),
-        };
-        (status, body)
-    }
-
-    async fn tokens(&self, user: &str) -> Vec<String> {
-        self.store
-            .lookup(&[user.to_owned()])
-            .await
-            .unwrap()
-            .get(user)
-            .map(|u| u.devices.iter().map(|d| d.token.clone()).collect())
-            .unwrap_or_default()
-    }
-}
-
 fn android(n: usize) -> String {
     format!("{FCM}{n:04}")
 }
 
 #[tokio::test]
 async fn register_creates_then_refreshes_without_duplicates() {
-    let mut api = Api::new(10);
+    let mut api = Api::with_cap(10);
     let body = json!({"platform": "ios", "token": IOS, "app": "com.example.app"});
     let (status, first) = api.call(put("u-1", Auth::Jwt("u-1"), body.clone())).await;
     assert_eq!(status, 201, "{first}");
@@ -139,7 +100,7 @@ async fn register_creates_then_refreshes_without_duplicates() {
 
 #[tokio::test]
 async fn registering_beyond_the_cap_evicts_the_least_recently_updated() {
-    let mut api = Api::new(3);
+    let mut api = Api::with_cap(3);
     for n in 0..3 {
         let (status, _) =
             api.call(put("u-1", Auth::Jwt("u-1"), json!({"platform": "android", "token": android(n)}))).await;
@@ -155,7 +116,7 @@ async fn registering_beyond_the_cap_evicts_the_least_recently_updated() {
 
 #[tokio::test]
 async fn delete_removes_and_is_idempotent() {
-    let mut api = Api::new(10);
+    let mut api = Api::with_cap(10);
     api.call(put("u-1", Auth::Jwt("u-1"), json!({"platform": "ios", "token": IOS}))).await;
     api.call(put("u-1", Auth::Jwt("u-1"), json!({"platform": "android", "token": android(1)}))).await;
     // The path may spell an APNs token in either case.
@@ -169,7 +130,7 @@ async fn delete_removes_and_is_idempotent() {
 
 #[tokio::test]
 async fn backend_callers_may_act_for_any_user() {
-    let mut api = Api::new(10);
+    let mut api = Api::with_cap(10);
     let (status, _) = api.call(put("u-9", Auth::Iam, json!({"platform": "android", "token": android(9)}))).await;
     assert_eq!(status, 201);
     assert_eq!(api.call(delete("u-9", &android(9), Auth::Iam)).await.0, 204);
@@ -178,7 +139,7 @@ async fn backend_callers_may_act_for_any_user() {
 
 #[tokio::test]
 async fn unauthenticated_and_foreign_callers_are_refused_and_nothing_is_stored() {
-    let mut api = Api::new(10);
+    let mut api = Api::with_cap(10);
     let body = json!({"platform": "ios", "token": IOS});
     for auth in [Auth::None, Auth::JwtWithoutSub] {
         let (status, err) = api.call(put("u-1", auth, body.clone())).await;
@@ -197,7 +158,7 @@ async fn unauthenticated_and_foreign_callers_are_refused_and_nothing_is_stored()
 
 #[tokio::test]
 async fn invalid_bodies_name_the_field_and_store_nothing() {
-    let mut api = Api::new(10);
+    let mut api = Api::with_cap(10);
     let cases = [
         (json!({"token": IOS}), "missing_field", Some("platform")),
         (json!({"platform": "blackberry", "token": IOS}), "invalid_field", Some("platform")),
@@ -227,7 +188,7 @@ async fn invalid_bodies_name_the_field_and_store_nothing() {
 
 #[tokio::test]
 async fn oversized_and_non_json_bodies_are_refused() {
-    let mut api = Api::new(10);
+    let mut api = Api::with_cap(10);
     let huge = json!({"platform": "android", "token": "a".repeat(9000)}).to_string();
     let (status, err) = api.call(request(&event("PUT", "u-1", None, Auth::Jwt("u-1"), Some(&huge)))).await;
     assert_eq!((status, err["error"].as_str()), (413, Some("payload_too_large")));
@@ -249,7 +210,7 @@ async fn oversized_and_non_json_bodies_are_refused() {
 
 #[tokio::test]
 async fn unknown_routes_and_methods_are_refused() {
-    let mut api = Api::new(10);
+    let mut api = Api::with_cap(10);
     let (status, err) = api.call(request(&event("GET", "u-1", None, Auth::Jwt("u-1"), None))).await;
     assert_eq!((status, err["error"].as_str()), (405, Some("method_not_allowed")));
     let (status, _) = api.call(request(&event("PUT", "u-1", Some(IOS), Auth::Jwt("u-1"), None))).await;
@@ -264,7 +225,7 @@ async fn unknown_routes_and_methods_are_refused() {
 
 #[tokio::test]
 async fn registered_devices_are_what_send_batch_looks_up() {
-    let mut api = Api::new(10);
+    let mut api = Api::with_cap(10);
     api.call(put("u-1", Auth::Jwt("u-1"), json!({"platform": "ios", "token": IOS}))).await;
     api.call(put("u-1", Auth::Jwt("u-1"), json!({"platform": "android", "token": android(1)}))).await;
     let users = api.store.lookup(&["u-1".into()]).await.unwrap();

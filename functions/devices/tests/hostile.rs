@@ -45,7 +45,7 @@ struct Api {
 
 impl Api {
     fn new() -> Self {
-        Self { store: MemoryDevices::default(), settings: Settings { devices_table: "unused".into(), max_devices: 5 } }
+        Self { store: MemoryDevices::default(), settings: Settings::new("unused", 5) }
     }
 
     /// Status and JSON body; every answer must be JSON, never HTML.

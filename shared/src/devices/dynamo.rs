@@ -7,20 +7,21 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use rand::RngExt;
 
-use super::item::{Unchanged, device_item, map_str, parse_item, slot_of};
-use super::model::{Evicted, Registered, Registration, UserDevices};
-use super::plan::{Slot, plan};
+use super::item::{map_str, parse_item};
+use super::model::{Registered, Registration, UserDevices};
+use super::ownership::{self, Removal, TokenKey, is_token_item};
 use super::ports::{
     DeviceError, DeviceLookup, DevicePrune, DeviceRegister, DeviceUnregister, MAX_LOOKUP_ATTEMPTS, MAX_WRITE_ATTEMPTS,
 };
+use crate::batch::Platform;
 use crate::dynamo::{DynamoError, Item, condition_failed, s};
 
 /// BatchGetItem takes at most 100 keys.
 pub const MAX_KEYS_PER_CALL: usize = 100;
 
 pub struct DynamoDevices {
-    client: aws_sdk_dynamodb::Client,
-    table: String,
+    pub(super) client: aws_sdk_dynamodb::Client,
+    pub(super) table: String,
     parallel_calls: usize,
 }
 
@@ -68,7 +69,9 @@ pub fn backoff(attempt: u32) -> Duration {
 
 impl DeviceLookup for DynamoDevices {
     async fn lookup(&self, user_ids: &[String]) -> Result<HashMap<String, UserDevices>, DeviceError> {
-        let unique: Vec<String> = user_ids.iter().cloned().collect::<HashSet<_>>().into_iter().collect();
+        // Token items share the table; an id that names one is no user.
+        let unique: Vec<String> =
+            user_ids.iter().filter(|id| !is_token_item(id)).cloned().collect::<HashSet<_>>().into_iter().collect();
         let chunks: Vec<Vec<String>> = unique.chunks(MAX_KEYS_PER_CALL).map(<[String]>::to_vec).collect();
         let chunks: Vec<Vec<Item>> = stream::iter(chunks)
             .map(|chunk| async move { self.get_chunk(&chunk).await })
@@ -83,40 +86,65 @@ impl DevicePrune for DynamoDevices {
     async fn prune(&self, user_id: &str, token: &str) -> Result<bool, DeviceError> {
         // Gives up quietly after a few races: the token is pruned again the
         // next time a send finds it dead.
-        let removal = self.remove_token(user_id, token, 5, None).await?;
-        Ok(matches!(removal, Removal::Removed))
+        match self.remove_token(user_id, token, None, 5, None).await? {
+            Removal::Removed(platform) => {
+                if let Some(platform) = platform {
+                    ownership::forget(self, user_id, &TokenKey::new(platform, token)).await?;
+                }
+                Ok(true)
+            }
+            Removal::Absent | Removal::Contended => Ok(false),
+        }
     }
 }
 
 /// What the item looked like when read, which the write is conditional on.
-enum Seen {
+pub(super) enum Seen {
     NoItem,
     NoList,
     List(Vec<AttributeValue>),
 }
 
+/// A user's item as a write needs it: the list, and the fence for one token.
+pub(super) struct UserRead {
+    pub seen: Seen,
+    pub fence: Option<u64>,
+}
+
 impl DynamoDevices {
-    async fn read_devices(&self, user_id: &str) -> Result<Seen, DeviceError> {
+    pub(super) async fn read_devices(&self, user_id: &str, fence: Option<&TokenKey>) -> Result<UserRead, DeviceError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table)
             .key("user_id", s(user_id))
-            .projection_expression("user_id, devices")
+            .projection_expression("user_id, devices, fences")
             .consistent_read(true)
             .send()
             .await
             .map_err(|e| DynamoError::new("GetItem", &self.table, e))?;
-        Ok(match out.item {
-            None => Seen::NoItem,
-            Some(mut item) => match item.remove("devices") {
-                Some(AttributeValue::L(list)) => Seen::List(list),
-                _ => Seen::NoList,
+        let Some(mut item) = out.item else { return Ok(UserRead { seen: Seen::NoItem, fence: None }) };
+        let fence = match (fence, item.get("fences")) {
+            (Some(key), Some(AttributeValue::M(fences))) => match fences.get(&key.fence_name()) {
+                None => None,
+                Some(value) => Some(value.as_n().ok().and_then(|n| n.parse::<u64>().ok()).ok_or_else(|| {
+                    DeviceError::BadTokenItem {
+                        table: self.table.clone(),
+                        platform: key.platform.as_str(),
+                        reason: format!("the fence of {user_id} is not a version"),
+                    }
+                })?),
             },
-        })
+            _ => None,
+        };
+        let seen = match item.remove("devices") {
+            Some(AttributeValue::L(list)) => Seen::List(list),
+            _ => Seen::NoList,
+        };
+        Ok(UserRead { seen, fence })
     }
 
-    fn contended(&self, user_id: &str) -> DeviceError {
+    pub(super) fn contended(&self, user_id: &str) -> DeviceError {
         DeviceError::Contended { table: self.table.clone(), user_id: user_id.to_owned(), attempts: MAX_WRITE_ATTEMPTS }
     }
 }
@@ -128,103 +156,39 @@ impl DeviceRegister for DynamoDevices {
         registration: &Registration,
         max_devices: usize,
     ) -> Result<Registered, DeviceError> {
-        // Read, plan, then write the whole list conditional on it being
-        // exactly what was read: a concurrent registration or a send-batch
-        // prune in between fails the condition, and the loop starts over
-        // from the new state instead of resurrecting or losing a device.
-        for attempt in 0..MAX_WRITE_ATTEMPTS {
-            let seen = self.read_devices(user_id).await?;
-            let current: &[AttributeValue] = match &seen {
-                Seen::List(list) => list,
-                Seen::NoItem | Seen::NoList => &[],
-            };
-            let slots: Vec<Slot> = current.iter().map(slot_of).collect();
-            let plan = plan(&slots, &registration.device.token, max_devices);
-            let mut next: Vec<AttributeValue> =
-                current.iter().enumerate().filter(|(i, _)| !plan.removes(*i)).map(|(_, d)| d.clone()).collect();
-            next.push(device_item(registration));
-
-            let request = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key("user_id", s(user_id))
-                .update_expression("SET devices = :next")
-                .expression_attribute_values(":next", AttributeValue::L(next));
-            let request = match &seen {
-                Seen::NoItem => request.condition_expression("attribute_not_exists(user_id)"),
-                Seen::NoList => {
-                    request.condition_expression("attribute_exists(user_id) AND attribute_not_exists(devices)")
-                }
-                Seen::List(list) => {
-                    let unchanged = Unchanged::of(list);
-                    let mut request = request.condition_expression(unchanged.expression);
-                    for (name, attribute) in unchanged.names {
-                        request = request.expression_attribute_names(name, attribute);
-                    }
-                    for (placeholder, value) in unchanged.values {
-                        request = request.expression_attribute_values(placeholder, value);
-                    }
-                    request
-                }
-            };
-            match request.send().await {
-                Ok(_) => {
-                    let evicted = plan
-                        .evicted
-                        .iter()
-                        .map(|&i| Evicted {
-                            platform: map_str(&current[i], "platform").cloned().unwrap_or_default(),
-                            token: slots[i].token.clone().unwrap_or_default(),
-                        })
-                        .collect();
-                    return Ok(Registered { created: plan.replaced.is_empty(), evicted });
-                }
-                Err(e) if condition_failed(&e) => {
-                    tokio::time::sleep(backoff(attempt)).await;
-                }
-                Err(e) => return Err(DynamoError::new("UpdateItem", &self.table, e).into()),
-            }
-        }
-        Err(self.contended(user_id))
+        ownership::register(self, user_id, registration, max_devices).await
     }
 }
 
 impl DeviceUnregister for DynamoDevices {
     async fn unregister(&self, user_id: &str, token: &str) -> Result<bool, DeviceError> {
-        match self.remove_token(user_id, token, MAX_WRITE_ATTEMPTS, Some(backoff)).await? {
-            Removal::Removed => Ok(true),
-            Removal::Absent => Ok(false),
-            Removal::Contended => Err(self.contended(user_id)),
-        }
+        ownership::unregister(self, user_id, token).await
     }
-}
-
-/// What removing one token from a user's list came to.
-enum Removal {
-    Removed,
-    Absent,
-    /// The list kept changing under every attempt.
-    Contended,
 }
 
 impl DynamoDevices {
     /// Removes `token` by its index in the list, conditional on that index
-    /// still holding it: concurrent writers shift the list, so a failed
-    /// condition re-reads (after `pause(attempt)`, when given) and tries again.
-    async fn remove_token(
+    /// still holding it (and, when given, the `updated_at` it was stored
+    /// at): concurrent writers shift the list, so a failed condition
+    /// re-reads (after `pause(attempt)`, when given) and tries again.
+    pub(super) async fn remove_token(
         &self,
         user_id: &str,
         token: &str,
+        updated_at: Option<&str>,
         attempts: u32,
         pause: Option<fn(u32) -> Duration>,
     ) -> Result<Removal, DeviceError> {
         for attempt in 0..attempts {
-            let Seen::List(list) = self.read_devices(user_id).await? else { return Ok(Removal::Absent) };
-            let Some(index) = list.iter().position(|d| map_str(d, "token").is_some_and(|t| t == token)) else {
+            let Seen::List(list) = self.read_devices(user_id, None).await?.seen else { return Ok(Removal::Absent) };
+            let Some(index) = list.iter().position(|d| {
+                map_str(d, "token").is_some_and(|t| t == token)
+                    && updated_at.is_none_or(|at| map_str(d, "updated_at").is_some_and(|u| u == at))
+            }) else {
                 return Ok(Removal::Absent);
             };
-            let result = self
+            let platform = map_str(&list[index], "platform").and_then(|p| Platform::parse(p));
+            let mut request = self
                 .client
                 .update_item()
                 .table_name(&self.table)
@@ -232,11 +196,15 @@ impl DynamoDevices {
                 .update_expression(format!("REMOVE devices[{index}]"))
                 .condition_expression(format!("devices[{index}].#t = :token"))
                 .expression_attribute_names("#t", "token")
-                .expression_attribute_values(":token", s(token))
-                .send()
-                .await;
-            match result {
-                Ok(_) => return Ok(Removal::Removed),
+                .expression_attribute_values(":token", s(token));
+            if let Some(at) = updated_at {
+                request = request
+                    .condition_expression(format!("devices[{index}].#t = :token AND devices[{index}].#u = :at"))
+                    .expression_attribute_names("#u", "updated_at")
+                    .expression_attribute_values(":at", s(at));
+            }
+            match request.send().await {
+                Ok(_) => return Ok(Removal::Removed(platform)),
                 Err(e) if condition_failed(&e) => {
                     if let Some(pause) = pause {
                         tokio::time::sleep(pause(attempt)).await;

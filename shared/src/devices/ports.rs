@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::future::Future;
 
 use super::model::{Registered, Registration, UserDevices};
+use super::preferences::Preferences;
 use crate::dynamo::DynamoError;
 
 /// Conditional writes lost to concurrent writers before giving up: each loss
@@ -20,6 +21,17 @@ pub enum DeviceError {
     Unprocessed { table: String },
     #[error("the devices of {user_id} in {table} kept changing under {attempts} conditional writes")]
     Contended { table: String, user_id: String, attempts: u32 },
+    /// Another user claimed the token between this registration's claim and
+    /// its confirmation; the registration was undone. (The token is kept out
+    /// of the message, which is logged.)
+    #[error("the {platform} token was claimed by another user at the same time")]
+    Claimed { platform: &'static str, token: String },
+    #[error("the owner of a token kept changing under {attempts} claims")]
+    TokenContended { token: String, attempts: u32 },
+    #[error("a {platform} token item in {table} is malformed: {reason}")]
+    BadTokenItem { table: String, platform: &'static str, reason: String },
+    #[error("the preferences of {user_id} in {table} are malformed: {reason}")]
+    BadPreferences { table: String, user_id: String, reason: String },
 }
 
 /// Looks up users' devices; users with no item are absent from the map.
@@ -48,4 +60,15 @@ pub trait DeviceRegister: Send + Sync {
 /// Removes a device from a user; `Ok(false)` when it was not registered.
 pub trait DeviceUnregister: Send + Sync {
     fn unregister(&self, user_id: &str, token: &str) -> impl Future<Output = Result<bool, DeviceError>> + Send;
+}
+
+/// A user's preferences: a put replaces them, and never touches devices.
+pub trait PreferencesStore: Send + Sync {
+    fn put_preferences(
+        &self,
+        user_id: &str,
+        preferences: &Preferences,
+    ) -> impl Future<Output = Result<(), DeviceError>> + Send;
+    /// What is stored; the empty document when the user has no item.
+    fn get_preferences(&self, user_id: &str) -> impl Future<Output = Result<Preferences, DeviceError>> + Send;
 }
