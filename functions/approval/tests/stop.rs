@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use serde_json::json;
 use shared::approval::RequestGet;
-use shared::jobs::{Control, ControlState, JobRecord, JobStatus};
+use shared::jobs::{Control, ControlState, JobRecord, JobStatus, StopNote};
 
 const ZED: &str = "zed@example.com";
 const JOB: &str = "approval-job";
@@ -117,7 +117,18 @@ async fn what_send_batch_refuses_is_shown() {
 #[tokio::test]
 async fn nothing_to_stop_is_said_without_calling_send_batch() {
     let (app, id) = running().await;
-    set_status(&app, JobStatus::Stopped);
+    {
+        let mut records = app.deps.jobs.records.lock().unwrap();
+        let job = records.get_mut(JOB).unwrap();
+        job.status = JobStatus::Stopped;
+        job.reason = Some("stopped by bob@example.com: stopped from the approval page".into());
+        let note =
+            StopNote { by: BOB.into(), reason: Some("stopped from the approval page".into()), at_ms: 0, offset: 9 };
+        job.stop = Some(note);
+    }
+    let page = app.status_page(&id).await;
+    assert!(page.body.contains("Stopped by <strong>bob@example.com</strong> (stopped from the approval page)."));
+    assert_eq!(page.body.matches("stopped from the approval page").count(), 1, "said once: {}", page.body);
     let r = press_stop(&app, &id, MIA, "same-origin").await;
     assert_eq!(r.status, 409);
     assert!(r.body.contains("already ended (stopped)"), "{}", r.body);

@@ -58,7 +58,11 @@ fn job_block(view: &JobView) -> String {
         ),
         (None, None) => String::new(),
     };
-    let reason = job.reason.as_deref().map(|r| format!("<p class=\"error\">{}</p>", esc(r))).unwrap_or_default();
+    // A stopped job's reason repeats its stop note, shown above.
+    let reason = match (&job.reason, &job.stop) {
+        (Some(r), None) => format!("<p class=\"error\">{}</p>", esc(r)),
+        _ => String::new(),
+    };
     let parts = shards_note(job);
     format!(
         "<h2>Sending: {state}</h2><p>Job <code>{}</code> is <strong id=\"job-status\">{shown_status}</strong>.</p>{stopped}{parts}{reason}\
