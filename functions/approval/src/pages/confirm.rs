@@ -73,7 +73,7 @@ pub fn render(
             esc(approver)
         )
     } else {
-        format!("You are signed in by this link as <strong>{}</strong>.", esc(approver))
+        format!("This link was sent to <strong>{}</strong>: the button acts in their name.", esc(approver))
     };
     let body = format!(
         "<h1>{heading}</h1><p>{who}</p>\
