@@ -56,8 +56,9 @@ fn set(input: &mut FormInput, name: &str, value: String) {
         // then may still send it. The requester is the signed-in caller,
         // so the field is dropped unread rather than refused.
         "requester" => {}
-        // A file input left empty arrives as a field on some clients.
-        "audience_file" if value.is_empty() => {}
+        // The file input sent as text (a form posted without multipart
+        // encoding sends the file's name): no file, said as such below.
+        "audience_file" => {}
         other => {
             input.unknown.insert(other.chars().take(64).collect());
         }
