@@ -113,11 +113,11 @@ fn the_gateway_serves_every_template_route_with_its_authorizer() {
         }
     }
     assert_eq!(local, from_template);
-    for api in ["DevicesApi", "ApprovalApi"] {
+    for api in ["DevicesApi", "ApprovalHttpApi"] {
         assert!(from_template.iter().any(|r| r.0 == api), "{api} has no routes");
     }
     // The approval pages are for signed-in staff; only the links are open.
-    for (_, key, _, auth) in from_template.iter().filter(|r| r.0 == "ApprovalApi") {
+    for (_, key, _, auth) in from_template.iter().filter(|r| r.0 == "ApprovalHttpApi") {
         assert_eq!(auth == "none", key.contains("/links/"), "{key} is {auth}");
     }
 }
@@ -142,7 +142,7 @@ fn each_jwt_api_trusts_the_local_issuer_for_its_client() {
         serde_json::from_str(&std::fs::read_to_string(root().join("local/users.json")).unwrap()).unwrap();
     let clients: Vec<&str> =
         users["clients"].as_array().unwrap().iter().map(|c| c["client_id"].as_str().unwrap()).collect();
-    for (api, client) in [("DevicesApi", "pushbatch-app"), ("ApprovalApi", "pushbatch-console")] {
+    for (api, client) in [("DevicesApi", "pushbatch-app"), ("ApprovalHttpApi", "pushbatch-console")] {
         let apis = local_apis();
         let local = apis["apis"].as_array().unwrap().iter().find(|a| a["name"] == api).unwrap().clone();
         assert_eq!(local["jwt"]["issuer"], "local", "{api}");
@@ -152,5 +152,5 @@ fn each_jwt_api_trusts_the_local_issuer_for_its_client() {
     let t = template();
     let approval = &resource(&t, "ApprovalJwtAuthorizer")["Properties"];
     assert_eq!(approval["AuthorizerType"].as_str(), Some("JWT"));
-    assert_eq!(tagged(&approval["ApiId"], "Ref").and_then(Value::as_str), Some("ApprovalApi"));
+    assert_eq!(tagged(&approval["ApiId"], "Ref").and_then(Value::as_str), Some("ApprovalHttpApi"));
 }
