@@ -312,51 +312,6 @@ async fn the_gateway_refuses_missing_and_foreign_tokens(api: &Api) -> anyhow::Re
     Ok(())
 }
 
-/// local/apis.json serves exactly template.yaml's devices API routes, with
-/// the same authorizers.
-#[test]
-fn the_gateway_serves_the_template_routes() {
-    let template: serde_norway::Value =
-        serde_norway::from_str(&std::fs::read_to_string(root().join("template.yaml")).unwrap()).unwrap();
-    let function = &template["Resources"]["DevicesFunction"];
-    let binary = function["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
-    let mut from_template = BTreeSet::new();
-    for (_, event) in function["Properties"]["Events"].as_mapping().unwrap() {
-        if event["Type"].as_str() != Some("HttpApi") {
-            continue;
-        }
-        let props = &event["Properties"];
-        assert!(serde_norway::to_string(&props["ApiId"]).unwrap().contains("DevicesApi"));
-        let auth = match props["Auth"]["Authorizer"].as_str() {
-            Some("AWS_IAM") => "iam",
-            Some("NONE") => "none",
-            _ => "jwt",
-        };
-        let key = format!("{} {}", props["Method"].as_str().unwrap(), props["Path"].as_str().unwrap());
-        from_template.insert((key, binary.to_owned(), auth.to_owned()));
-    }
-    let api = &template["Resources"]["DevicesApi"]["Properties"]["Auth"];
-    assert_eq!(api["DefaultAuthorizer"].as_str(), Some("DevicesJwt"));
-    assert!(api["Authorizers"]["DevicesJwt"]["JwtConfiguration"].is_mapping());
-
-    let apis: Value = serde_json::from_str(&std::fs::read_to_string(root().join("local/apis.json")).unwrap()).unwrap();
-    let devices = apis["apis"].as_array().unwrap().iter().find(|a| a["name"] == "DevicesApi").expect("DevicesApi");
-    let local: BTreeSet<(String, String, String)> = devices["routes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["route"].as_str().unwrap().to_owned(),
-                r["function"].as_str().unwrap().to_owned(),
-                r["auth"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
-    assert_eq!(local, from_template);
-    assert!(!local.is_empty());
-}
-
 /// Concurrent registrations and unregistrations of one user's devices all
 /// land: each write is conditional on the list it read, and retried.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,40 +1,49 @@
-//! The approval function on a local stack: its settings, the emails
+//! The approval function on a local stack, reached as people reach it:
+//! through the gateway, signed in at the local issuer as one of
+//! local/users.json's staff (client `pushbatch-console`); the emails
 //! aws-ses-v2-local stored, and the links inside them.
 
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use serde_json::Value;
 
+use crate::gateway::{LocalUsers, sign_in};
 use crate::{Stack, StackOptions};
 
-pub const APPROVER_ANN: &str = "ann@example.com";
-pub const APPROVER_BOB: &str = "bob@example.com";
-pub const REQUESTER: &str = "mia@example.com";
-pub const MAIL_FROM: &str = "push@example.com";
-/// Ann's test sends go to this user.
-pub const ANN_TEST_USER: &str = "approver-ann";
+/// local/users.json's staff, as stack.env's approval defaults use them.
+pub const REQUESTER: &str = "requester@example.com";
+/// First of APPROVERS; its test sends go to u-000001.
+pub const APPROVER: &str = "approver@example.com";
+pub const APPROVER2: &str = "approver2@example.com";
+/// A device-app user: may sign in, has no part in pushes.
+pub const OUTSIDER: &str = "app-user-1@example.net";
+/// The app client whose tokens the approval API accepts.
+pub const CONSOLE_CLIENT: &str = "pushbatch-console";
+/// The first call through the gateway may start a function on a busy
+/// 2-core machine; the gateway waits as long (API Gateway's own limit,
+/// 30 s, is its default).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Stack options that configure the approval function; the link key is
-/// written to `key_dir`.
-pub fn stack_options(key_dir: &Path) -> anyhow::Result<StackOptions> {
-    let key_file = key_dir.join("link-key");
-    std::fs::write(&key_file, "local-approval-link-key-0123456789abcdef0123456789abcdef\n")?;
-    Ok(StackOptions::default()
-        .fn_env("APPROVERS", format!("{APPROVER_ANN},{APPROVER_BOB}"))
-        .fn_env("REQUESTERS", "@example.com")
-        .fn_env("APPROVER_USERS", format!("{{\"{APPROVER_ANN}\": [\"{ANN_TEST_USER}\"]}}"))
-        .fn_env("MAIL_FROM", MAIL_FROM)
-        // The watch port is chosen when the stack starts: take it from Host.
-        .fn_env("PUBLIC_BASE_URL", "http://{host}/lambda-url/approval")
-        .fn_env("LINK_KEY_FILE", key_file.display())
-        .fn_env("TEST_MIN_INTERVAL_SECONDS", 0))
+/// Stack options for the approval flow: the stack's own approval defaults
+/// (approvers, requesters, link key, PUBLIC_BASE_URL at the gateway), one
+/// user a batch so a send takes long enough to be stopped, and two
+/// instances of each function under watch so that a control invoke of
+/// send-batch runs beside the link it stops.
+pub fn stack_options() -> StackOptions {
+    let mut opts = StackOptions::default().fn_env("TEST_MIN_INTERVAL_SECONDS", 0).fn_env("BATCH_SIZE", 1);
+    opts.watch_args.push("--concurrency=2".into());
+    opts.plane_args.push(format!("--gateway-timeout-seconds={}", CALL_TIMEOUT.as_secs()));
+    opts
 }
 
-/// The function's base URL under `cargo lambda watch`.
-pub fn base_url(stack: &Stack) -> anyhow::Result<String> {
-    Ok(format!("{}/lambda-url/approval", stack.var("LAMBDA_WATCH_URL")?))
+/// An ID token for one of local/users.json's users, by email, for the
+/// approval pages' client.
+pub async fn id_token(stack: &Stack, email: &str) -> anyhow::Result<String> {
+    let users = LocalUsers::of(stack)?;
+    let user = users.users.iter().find(|u| u.email == email).with_context(|| format!("no local user {email}"))?;
+    let tokens = sign_in(stack, user, CONSOLE_CLIENT).await?;
+    tokens["id_token"].as_str().map(str::to_owned).with_context(|| format!("no id_token in {tokens}"))
 }
 
 /// One email as aws-ses-v2-local stores it.

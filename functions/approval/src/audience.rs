@@ -10,7 +10,7 @@ use std::io::Cursor;
 
 use bytes::Bytes;
 use serde_json::Value;
-use shared::batch::{Encoding, EntryReader, FileCounts, ReadError, discover};
+use shared::batch::{Encoding, EntryReader, FileCounts, ReadError, UserEntry, discover};
 use shared::objects::{ByteReader, ObjectError, ObjectRead};
 use tokio::io::AsyncBufReadExt;
 
@@ -108,14 +108,36 @@ async fn each_entry<O: ObjectRead>(
     Ok(counts)
 }
 
-/// Counts the audience: where its users start, and how many are valid.
-pub async fn count<O: ObjectRead>(
-    source: &Source<'_, O>,
-    encoding: Encoding,
-) -> Result<(Start, FileCounts), AudienceError> {
+/// How many of the first valid users are kept for the preview.
+pub const SAMPLES: usize = 3;
+
+/// What counting an audience found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Counted {
+    pub start: Start,
+    pub counts: FileCounts,
+    /// Valid users that carry inline devices.
+    pub with_devices: u64,
+    /// The first [`SAMPLES`] valid users, as read.
+    pub samples: Vec<UserEntry>,
+}
+
+/// Counts the audience: where its users start, how many are valid, how many
+/// bring their own devices, and the first few users.
+pub async fn count<O: ObjectRead>(source: &Source<'_, O>, encoding: Encoding) -> Result<Counted, AudienceError> {
     let start = find_start(source, encoding).await?;
-    let counts = each_entry(source, encoding, start, |_| {}).await?;
-    Ok((start, counts))
+    let mut with_devices = 0;
+    let mut samples = Vec::with_capacity(SAMPLES);
+    let counts = each_entry(source, encoding, start, |user| {
+        if user.devices.is_some() {
+            with_devices += 1;
+        }
+        if samples.len() < SAMPLES {
+            samples.push(user.clone());
+        }
+    })
+    .await?;
+    Ok(Counted { start, counts, with_devices, samples })
 }
 
 /// A JSONL batch file: `header` on line 1, then every valid user.
@@ -154,7 +176,8 @@ mod tests {
     use super::*;
 
     async fn counted(text: &str, encoding: Encoding) -> Result<(Start, FileCounts), AudienceError> {
-        count(&Source::<MemoryObjects>::Memory(Bytes::from(text.to_owned())), encoding).await
+        let c = count(&Source::<MemoryObjects>::Memory(Bytes::from(text.to_owned())), encoding).await?;
+        Ok((c.start, c.counts))
     }
 
     #[tokio::test]
@@ -172,6 +195,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn keeps_the_first_users_and_counts_inline_devices() {
+        let text = "{\"user_id\":\"u-1\",\"vars\":{\"name\":\"Ann\"}}\n7\n\"u-2\"\n\
+                    {\"user_id\":\"u-3\",\"devices\":[{\"platform\":\"ios\",\"token\":\"abababababababababababababababababababababababababababababababab\"}]}\n\
+                    {\"user_id\":\"u-4\",\"devices\":[]}\n\"u-5\"\n";
+        let c = count(&Source::<MemoryObjects>::Memory(Bytes::from(text)), Encoding::Jsonl).await.unwrap();
+        let ids: Vec<&str> = c.samples.iter().map(|u| u.user_id.as_str()).collect();
+        assert_eq!(ids, ["u-1", "u-2", "u-3"], "valid users only, in order");
+        assert_eq!(c.samples[0].vars["name"], "Ann");
+        assert_eq!((c.counts.valid_users, c.with_devices), (5, 2), "an empty inline list is inline too");
+    }
+
+    #[tokio::test]
     async fn malformed_files_name_the_place() {
         let err = counted("\"u-1\"\n{oops\n", Encoding::Jsonl).await.unwrap_err().to_string();
         assert!(err.contains("line 2"), "{err}");
@@ -183,7 +218,7 @@ mod tests {
         let source = Source::<MemoryObjects>::Memory(Bytes::from_static(
             b"\"u-1\"\n[]\n{\"user_id\":\"u-2\",\"vars\":{\"n\":1}}\n",
         ));
-        let (start, _) = count(&source, Encoding::Jsonl).await.unwrap();
+        let start = count(&source, Encoding::Jsonl).await.unwrap().start;
         let (bytes, c) =
             batch_file(&source, Encoding::Jsonl, start, &serde_json::json!({"campaign": "x"})).await.unwrap();
         assert_eq!(c.valid_users, 2);

@@ -1,13 +1,12 @@
 //! The request form: reading it (urlencoded, or multipart when a file is
 //! uploaded) and checking each field, with a message per field.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 use shared::batch::{Encoding, Header, Notification};
 
 use crate::multipart;
-use crate::settings::{Requesters, is_email};
 
 /// The fields, as typed (re-shown on errors).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -17,8 +16,11 @@ pub struct FormInput {
     pub data: String,
     pub category: String,
     pub audience_key: String,
-    pub requester: String,
+    /// "This audience carries its own devices" was ticked.
+    pub own_devices: bool,
     pub upload: Option<Upload>,
+    /// Fields this form does not have, refused by name.
+    pub unknown: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,8 +50,18 @@ fn set(input: &mut FormInput, name: &str, value: String) {
         "data" => input.data = value,
         "category" => input.category = value,
         "audience_key" => input.audience_key = value,
-        "requester" => input.requester = value,
-        _ => {}
+        // A checkbox sends its value only when ticked.
+        "own_devices" => input.own_devices = !value.is_empty(),
+        // The form once asked who was requesting; a page or script from
+        // then may still send it. The requester is the signed-in caller,
+        // so the field is dropped unread rather than refused.
+        "requester" => {}
+        // The file input sent as text (a form posted without multipart
+        // encoding sends the file's name): no file, said as such below.
+        "audience_file" => {}
+        other => {
+            input.unknown.insert(other.chars().take(64).collect());
+        }
     }
 }
 
@@ -71,7 +83,10 @@ pub fn read(content_type: &str, body: &[u8]) -> Result<FormInput, FormError> {
                         input.upload = Some(Upload { file_name: file_name.clone(), bytes: part.data });
                     }
                     (None, name) => set(&mut input, name, String::from_utf8_lossy(&part.data).into_owned()),
-                    _ => {}
+                    (Some(_), "audience_file") => {}
+                    (Some(_), name) => {
+                        input.unknown.insert(name.chars().take(64).collect());
+                    }
                 }
             }
         }
@@ -90,10 +105,10 @@ pub enum AudienceInput {
 /// A form whose fields are each well-formed (the audience is not read yet).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Checked {
-    pub requester: String,
     pub category: Option<String>,
     pub notification: Notification,
     pub audience: AudienceInput,
+    pub own_devices: bool,
 }
 
 fn audience_key_problem(key: &str) -> Option<String> {
@@ -110,15 +125,11 @@ fn audience_key_problem(key: &str) -> Option<String> {
 }
 
 /// Checks every field; all problems are reported at once.
-pub fn check(input: &FormInput, requesters: &Requesters, max_upload_bytes: usize) -> Result<Checked, FieldErrors> {
+pub fn check(input: &FormInput, max_upload_bytes: usize) -> Result<Checked, FieldErrors> {
     let mut errors = FieldErrors::new();
-    let requester = input.requester.trim().to_ascii_lowercase();
-    if requester.is_empty() {
-        errors.insert("requester", "Enter your email address.".into());
-    } else if !is_email(&requester) {
-        errors.insert("requester", "Enter an email address like name@example.com.".into());
-    } else if !requesters.allows(&requester) {
-        errors.insert("requester", "This address may not request pushes. Ask an administrator to add it.".into());
+    if !input.unknown.is_empty() {
+        let names: Vec<String> = input.unknown.iter().map(|n| format!("{n:?}")).collect();
+        errors.insert("form", format!("The form has fields this page does not know: {}.", names.join(", ")));
     }
 
     let title = input.title.trim();
@@ -195,7 +206,6 @@ pub fn check(input: &FormInput, requesters: &Requesters, max_upload_bytes: usize
 
     match (errors.is_empty(), audience) {
         (true, Some(audience)) => Ok(Checked {
-            requester,
             category: (!category.is_empty()).then(|| category.to_owned()),
             notification: Notification {
                 title: (!title.is_empty()).then(|| title.to_owned()),
@@ -204,6 +214,7 @@ pub fn check(input: &FormInput, requesters: &Requesters, max_upload_bytes: usize
                 ..Notification::default()
             },
             audience,
+            own_devices: input.own_devices,
         }),
         _ => Err(errors),
     }
@@ -219,10 +230,6 @@ impl Checked {
 mod tests {
     use super::*;
 
-    fn requesters() -> Requesters {
-        Requesters::parse("@example.com").unwrap()
-    }
-
     fn input() -> FormInput {
         FormInput {
             title: "Hi".into(),
@@ -230,20 +237,26 @@ mod tests {
             data: r#"{"deeplink":"app://x"}"#.into(),
             category: "news".into(),
             audience_key: "requests/q1/audience.jsonl".into(),
-            requester: "Mia@Example.com".into(),
-            upload: None,
+            ..FormInput::default()
         }
     }
 
     #[test]
     fn reads_urlencoded_and_checks() {
-        let form =
-            read("application/x-www-form-urlencoded", b"title=A+%3Cb%3E&requester=mia%40example.com&x=1").unwrap();
-        assert_eq!((form.title.as_str(), form.requester.as_str()), ("A <b>", "mia@example.com"));
-        let c = check(&input(), &requesters(), 1024).unwrap();
-        assert_eq!(c.requester, "mia@example.com");
+        let form = read(
+            "application/x-www-form-urlencoded",
+            b"title=A+%3Cb%3E&requester=eve%40example.com&own_devices=on&x=1&%3Cy%3E=2",
+        )
+        .unwrap();
+        assert_eq!(form.title, "A <b>");
+        assert!(form.own_devices);
+        assert_eq!(form.unknown, BTreeSet::from(["x".to_owned(), "<y>".to_owned()]), "requester is dropped, not kept");
+        let c = check(&input(), 1024).unwrap();
         assert_eq!(c.notification.data["deeplink"], "app://x");
         assert!(matches!(c.audience, AudienceInput::S3 { encoding: Encoding::Jsonl, .. }));
+        assert!(!c.own_devices);
+        let errors = check(&FormInput { unknown: form.unknown, ..input() }, 1024).unwrap_err();
+        assert_eq!(errors["form"], "The form has fields this page does not know: \"<y>\", \"x\".");
         assert!(read("text/plain", b"").is_err());
     }
 
@@ -255,28 +268,27 @@ mod tests {
             data: "[1]".into(),
             category: "no spaces".into(),
             audience_key: "batches/x.jsonl".into(),
-            requester: "eve@evil.org".into(),
-            upload: None,
+            ..FormInput::default()
         };
-        let errors = check(&bad, &requesters(), 1024).unwrap_err();
-        for field in ["title", "data", "category", "audience_key", "requester"] {
+        let errors = check(&bad, 1024).unwrap_err();
+        for field in ["title", "data", "category", "audience_key"] {
             assert!(errors.contains_key(field), "{field}: {errors:?}");
         }
-        let errors = check(&FormInput::default(), &requesters(), 1024).unwrap_err();
-        for field in ["body", "audience", "requester"] {
+        let errors = check(&FormInput::default(), 1024).unwrap_err();
+        for field in ["body", "audience"] {
             assert!(errors.contains_key(field), "{field}: {errors:?}");
         }
         let both = FormInput { upload: Some(Upload { file_name: "a.json".into(), bytes: vec![] }), ..input() };
-        assert!(check(&both, &requesters(), 1024).unwrap_err().contains_key("audience"));
+        assert!(check(&both, 1024).unwrap_err().contains_key("audience"));
         for key in ["requests/../batches/x.jsonl", "requests/a.csv", "requests//a.json"] {
             let i = FormInput { audience_key: key.into(), ..input() };
-            assert!(check(&i, &requesters(), 1024).unwrap_err().contains_key("audience_key"), "{key}");
+            assert!(check(&i, 1024).unwrap_err().contains_key("audience_key"), "{key}");
         }
         let big = FormInput {
             audience_key: String::new(),
             upload: Some(Upload { file_name: "a.jsonl".into(), bytes: vec![b' '; 2048] }),
             ..input()
         };
-        assert!(check(&big, &requesters(), 1024).unwrap_err().contains_key("audience_file"));
+        assert!(check(&big, 1024).unwrap_err().contains_key("audience_file"));
     }
 }

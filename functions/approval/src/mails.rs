@@ -5,6 +5,8 @@
 use shared::approval::{ApprovalRequest, Status};
 use shared::mail::Mail;
 
+use shared::render::fill;
+
 use crate::html::{esc, time};
 use crate::preview::{self, Payloads};
 
@@ -45,50 +47,73 @@ pub struct Links {
     pub status: String,
 }
 
+/// The payloads block: the first user's exact APNs and FCM messages, or
+/// why that user's message cannot be sent.
+fn payloads_html(r: &ApprovalRequest, payloads: &Result<Payloads, String>) -> String {
+    let pre = "background:#f4f4f4;padding:8px;white-space:pre-wrap";
+    let whose = r.samples.first().map(|s| format!(" for <code>{}</code>", esc(&s.user_id))).unwrap_or_default();
+    match payloads {
+        Ok(p) => format!(
+            "<h3 style=\"font-size:15px\">APNs payload{whose}</h3><pre style=\"{pre}\">{}</pre>\
+             <h3 style=\"font-size:15px\">FCM message{whose}</h3><pre style=\"{pre}\">{}</pre>",
+            esc(&p.apns),
+            esc(&p.fcm)
+        ),
+        Err(e) => {
+            format!("<p style=\"color:#b00020;font-weight:600\">The message cannot be sent{whose}: {}.</p>", esc(e))
+        }
+    }
+}
+
 pub fn to_approver(
     r: &ApprovalRequest,
     from: &str,
     approver: &str,
     links: &Links,
-    payloads: Option<&Payloads>,
+    payloads: &Result<Payloads, String>,
 ) -> Mail {
     let n = &r.header.notification;
     let data = format!("{:#}", serde_json::Value::Object(n.data.clone()));
     let invalid: u64 = r.counts.invalid.values().sum();
-    let payloads_html = payloads
-        .map(|p| {
-            format!(
-                "<h3 style=\"font-size:15px\">APNs payload</h3><pre style=\"background:#f4f4f4;padding:8px;white-space:pre-wrap\">{}</pre>\
-                 <h3 style=\"font-size:15px\">FCM message</h3><pre style=\"background:#f4f4f4;padding:8px;white-space:pre-wrap\">{}</pre>",
-                esc(&p.apns),
-                esc(&p.fcm)
-            )
-        })
-        .unwrap_or_default();
     let test_button = links.test.as_deref().map(|t| button(t, "Send me a test", "#555555")).unwrap_or_default();
     let html = wrap(&format!(
         "<h1 style=\"font-size:20px\">A push needs your approval</h1>\
          <p><strong>{requester}</strong> asks to send a notification to <strong id=\"user-count\">{users} users</strong>{invalid_note}.</p>\
-         <p>{approve}{reject}{test_button}</p>\
-         <h2 style=\"font-size:17px\">Preview</h2>{banners}\
+         {inline_devices}<p>{approve}{reject}{test_button}</p>\
+         <h2 style=\"font-size:17px\">Preview: the first users, with their vars</h2>{samples}\
          <h2 style=\"font-size:17px\">Data (JSON)</h2><pre style=\"background:#f4f4f4;padding:8px;white-space:pre-wrap\">{data}</pre>\
-         {payloads_html}\
+         {payloads}\
          <p style=\"color:#555\">Category: {category}. The links are yours alone, work once, and expire at {expires}. \
          Opening one only shows a confirmation page. <a href=\"{status}\">Request status</a>.</p>",
         requester = esc(&r.requester),
         users = r.counts.valid_users,
         invalid_note = if invalid > 0 { format!(" ({invalid} invalid entries skipped)") } else { String::new() },
+        inline_devices = preview::inline_devices(r),
         approve = button(&links.approve, "Approve", "#137333"),
         reject = button(&links.reject, "Reject", "#b00020"),
-        banners = preview::banners(&r.header),
+        samples = preview::samples(r),
         data = esc(&data),
+        payloads = payloads_html(r, payloads),
         category = esc(r.header.category.as_deref().unwrap_or("none")),
         expires = time(r.expires_at),
         status = esc(&links.status),
     ));
+    let devices = match r.counts.with_devices {
+        0 => String::new(),
+        n => format!("\nTHIS AUDIENCE CARRIES ITS OWN DEVICES: {n} users are sent to the tokens in the file.\n"),
+    };
+    let samples: String = r
+        .samples
+        .iter()
+        .map(|s| {
+            let title = n.title.as_deref().map(|t| fill(t, &s.vars)).unwrap_or_default();
+            let body = n.body.as_deref().map(|t| fill(t, &s.vars)).unwrap_or_default();
+            format!("  {}: {title} / {body}\n", s.user_id)
+        })
+        .collect();
     let text = format!(
-        "{} asks to send a push to {} users.\n\nTitle: {}\nBody: {}\nData: {}\n\nApprove: {}\nReject: {}\n{}\
-         Status: {}\n\nThe links are yours alone, work once and expire at {}.\n",
+        "{} asks to send a push to {} users.\n{devices}\nTitle: {}\nBody: {}\nData: {}\n\nAs the first users get it:\n{samples}\n\
+         Approve: {}\nReject: {}\n{}Status: {}\n\nThe links are yours alone, work once and expire at {}.\n",
         r.requester,
         r.counts.valid_users,
         n.title.as_deref().unwrap_or(""),
@@ -115,7 +140,7 @@ pub fn submitted(r: &ApprovalRequest, from: &str, status_url: &str) -> Mail {
          <p>{} users. Approvers: {}.</p>{}<p><a href=\"{}\">Follow its status</a>.</p>",
         r.counts.valid_users,
         esc(&r.approvers.join(", ")),
-        preview::banners(&r.header),
+        preview::samples(r),
         esc(status_url)
     ));
     let text = format!(

@@ -8,6 +8,7 @@ use shared::jobs::DynamoJobs;
 use shared::mail::SesMail;
 use shared::objects::S3Objects;
 
+use approval::control::LambdaControls;
 use approval::deps::{Deps, system_clock};
 use approval::handler::handle;
 use approval::settings::Settings;
@@ -26,6 +27,7 @@ async fn main() -> anyhow::Result<()> {
         requests: DynamoRequests::new(shared::aws::dynamodb(&aws), &settings.requests_table),
         mail: SesMail::from_config(&aws),
         jobs: DynamoJobs::new(shared::aws::dynamodb(&aws), &settings.jobs_table),
+        controls: LambdaControls::new(shared::aws::lambda(&aws)),
         signer,
         settings,
         clock: system_clock(),

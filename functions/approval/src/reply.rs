@@ -24,6 +24,16 @@ pub fn html(status: StatusCode, page: String) -> Response<Body> {
     r
 }
 
+/// `Referrer-Policy: same-origin` instead of `no-referrer`, for a page whose
+/// own URL is no credential (the status page): browsers then send its
+/// origin with the page's own POSTs, which the Stop button's same-origin
+/// check reads, and still nothing to other sites. Under `no-referrer` they
+/// send `Origin: null`.
+pub fn same_origin_referrer(mut r: Response<Body>) -> Response<Body> {
+    r.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    r
+}
+
 /// 303 See Other: after a POST, the browser GETs the result.
 pub fn see_other(location: &str) -> Response<Body> {
     let mut r = Response::new(Body::Empty);

@@ -54,6 +54,28 @@ pub fn is_email(s: &str) -> bool {
         && s.chars().all(|c| c.is_ascii_graphic() && !matches!(c, '<' | '>' | '"' | ',' | ';' | '\\'))
 }
 
+/// Whether an approver must also be signed in to act on a link.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ApproverSignIn {
+    /// The signed link alone is enough (the product's design: approvers act
+    /// from their email, wherever they read it).
+    #[default]
+    Optional,
+    /// The POST of a link also needs the approver's own authenticated
+    /// identity, equal to the approver the link was sent to.
+    Required,
+}
+
+impl ApproverSignIn {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "optional" => Some(Self::Optional),
+            "required" => Some(Self::Required),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub bucket: String,
@@ -70,6 +92,9 @@ pub struct Settings {
     pub mail_from: String,
     pub link_key: SecretSource,
     pub link_ttl_secs: i64,
+    pub approver_sign_in: ApproverSignIn,
+    /// send-batch's name or ARN: the Stop button invokes it.
+    pub send_batch_function: String,
     pub test_sends_per_approver: u32,
     pub test_min_interval_secs: i64,
     pub max_upload_bytes: usize,
@@ -102,6 +127,11 @@ impl Settings {
         }
         let link_key = SecretSource::from_env(env, "LINK_KEY", "the link-signing key (at least 32 bytes)")
             .unwrap_or(SecretSource::File(Default::default()));
+        let sign_in = env.string_or("APPROVER_SIGN_IN", "optional");
+        let approver_sign_in = ApproverSignIn::parse(&sign_in).unwrap_or_else(|| {
+            env.problem(format!("APPROVER_SIGN_IN={sign_in:?} must be optional or required"));
+            ApproverSignIn::default()
+        });
         Self {
             bucket: env.required_string(shared::schema::BUCKET_ENV, "the bucket (requests/ and batches/)"),
             requests_table: env.required_string(shared::schema::REQUESTS.env, "the requests table"),
@@ -112,7 +142,9 @@ impl Settings {
             public_base_url: public_base_url.trim_end_matches('/').to_owned(),
             mail_from,
             link_key,
-            link_ttl_secs: env.bounded_or("LINK_TTL_HOURS", 72i64, 1..=720) * 3600,
+            link_ttl_secs: env.bounded_or("LINK_TTL_HOURS", 24i64, 1..=720) * 3600,
+            approver_sign_in,
+            send_batch_function: env.string_or("SEND_BATCH_FUNCTION", "send-batch"),
             test_sends_per_approver: env.bounded_or("TEST_SENDS_PER_APPROVER", 3, 1..=100),
             test_min_interval_secs: env.bounded_or("TEST_MIN_INTERVAL_SECONDS", 60, 0..=86_400),
             // The uploaded file lives in the request's DynamoDB item (400 KB).
@@ -187,7 +219,12 @@ mod tests {
         assert_eq!(s.approvers, ["ann@example.com", "bob@example.com"]);
         assert_eq!(s.approver_users["ann@example.com"], ["u-1", "u-2"]);
         assert_eq!(s.public_base_url, "https://push.example.com");
-        assert_eq!(s.link_ttl_secs, 72 * 3600);
+        assert_eq!(s.link_ttl_secs, 24 * 3600);
+        assert_eq!(s.approver_sign_in, ApproverSignIn::Optional);
+        assert_eq!(s.send_batch_function, "send-batch");
+        let mut required = GOOD.to_vec();
+        required.push(("APPROVER_SIGN_IN", "required"));
+        assert_eq!(load(&required).unwrap().approver_sign_in, ApproverSignIn::Required);
         assert_eq!((s.test_sends_per_approver, s.test_min_interval_secs), (3, 60));
         assert!(s.requesters.allows("Zed@example.com"));
         assert!(s.requesters.allows("mia@other.org"));
@@ -197,9 +234,14 @@ mod tests {
 
     #[test]
     fn names_every_problem() {
-        let err = load(&[("APPROVERS", "not-an-email"), ("APPROVER_USERS", "[1]"), ("LINK_TTL_HOURS", "0")])
-            .unwrap_err()
-            .to_string();
+        let err = load(&[
+            ("APPROVERS", "not-an-email"),
+            ("APPROVER_USERS", "[1]"),
+            ("LINK_TTL_HOURS", "0"),
+            ("APPROVER_SIGN_IN", "sometimes"),
+        ])
+        .unwrap_err()
+        .to_string();
         for needle in [
             "BUCKET",
             "REQUESTS_TABLE",
@@ -211,6 +253,7 @@ mod tests {
             "LINK_KEY_FILE",
             "LINK_TTL_HOURS",
             "REQUESTERS",
+            "APPROVER_SIGN_IN",
         ] {
             assert!(err.contains(needle), "{needle} missing from: {err}");
         }

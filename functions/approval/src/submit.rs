@@ -3,7 +3,7 @@
 
 use lambda_http::http::{StatusCode, header};
 use lambda_http::{Body, Request, Response};
-use shared::approval::{Action, ApprovalRequest, AudienceSource, Link, RequestPut, Status};
+use shared::approval::{Action, ApprovalRequest, AudienceCounts, AudienceSource, Link, RequestPut, Status};
 use shared::mail::SendMail;
 use shared::objects::ObjectRead;
 use shared::render::Renderer;
@@ -12,18 +12,39 @@ use crate::audience::{self, AudienceError, Source};
 use crate::deps::Ports;
 use crate::form::{self, AudienceInput, FieldErrors, FormInput};
 use crate::html::{esc, message};
+use crate::identity::{Caller, forbidden};
 use crate::mails::{self, Links};
 use crate::pages;
+use crate::preview;
 use crate::reply::{body_bytes, html, see_other};
 use crate::urls::Urls;
 use shared::errors::Chain;
 
-pub fn new_form(urls: &Urls) -> Response<Body> {
-    html(StatusCode::OK, pages::form::render(&urls.base, &FormInput::default(), &FieldErrors::new()))
+/// The page that says the caller may not request pushes (`REQUESTERS`).
+fn not_a_requester<P: Ports>(p: &P, caller: &Caller) -> Option<Response<Body>> {
+    if p.settings().requesters.allows(&caller.email) {
+        return None;
+    }
+    tracing::warn!(caller = %caller.email, "refused a requester not in REQUESTERS");
+    Some(forbidden(
+        "Not a requester",
+        &format!(
+            "You are signed in as {}, who may not request pushes. Ask an administrator to add you to REQUESTERS. \
+             Nothing was sent.",
+            caller.email
+        ),
+    ))
 }
 
-fn invalid(urls: &Urls, input: &FormInput, errors: &FieldErrors) -> Response<Body> {
-    html(StatusCode::UNPROCESSABLE_ENTITY, pages::form::render(&urls.base, input, errors))
+pub fn new_form<P: Ports>(p: &P, urls: &Urls, caller: &Caller) -> Response<Body> {
+    if let Some(page) = not_a_requester(p, caller) {
+        return page;
+    }
+    html(StatusCode::OK, pages::form::render(&urls.base, caller, &FormInput::default(), &FieldErrors::new()))
+}
+
+fn invalid(urls: &Urls, caller: &Caller, input: &FormInput, errors: &FieldErrors) -> Response<Body> {
+    html(StatusCode::UNPROCESSABLE_ENTITY, pages::form::render(&urls.base, caller, input, errors))
 }
 
 fn one(field: &'static str, message: String) -> FieldErrors {
@@ -38,33 +59,44 @@ fn audience_message(e: &AudienceError) -> String {
     }
 }
 
-pub async fn submit<P: Ports>(p: &P, request: &Request, urls: &Urls) -> Response<Body> {
+fn not_saved() -> Response<Body> {
+    html(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        message("Not saved", "bad", "The request could not be saved. Nothing was sent; please try again.", ""),
+    )
+}
+
+pub async fn submit<P: Ports>(p: &P, request: &Request, urls: &Urls, caller: &Caller) -> Response<Body> {
+    if let Some(page) = not_a_requester(p, caller) {
+        return page;
+    }
     let settings = p.settings();
+    let invalid = |input: &FormInput, errors: &FieldErrors| invalid(urls, caller, input, errors);
     let content_type = request.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let input = match form::read(content_type, body_bytes(request)) {
         Ok(input) => input,
         Err(e) => {
-            return invalid(urls, &FormInput::default(), &one("form", format!("The form could not be read: {e}.")));
+            return invalid(&FormInput::default(), &one("form", format!("The form could not be read: {e}.")));
         }
     };
-    let checked = match form::check(&input, &settings.requesters, settings.max_upload_bytes) {
+    let checked = match form::check(&input, settings.max_upload_bytes) {
         Ok(c) => c,
-        Err(errors) => return invalid(urls, &input, &errors),
+        Err(errors) => return invalid(&input, &errors),
     };
     let request_id = uuid::Uuid::new_v4().simple().to_string();
     let header = checked.header(&format!("approval-{request_id}"));
     if let Err(e) = header.validate() {
-        return invalid(urls, &input, &one("body", e));
+        return invalid(&input, &one("body", e));
     }
     if let Err(e) = Renderer::new(&header, &settings.apns_topic) {
-        return invalid(urls, &input, &one("body", format!("{e}. Shorten the title, body or data.")));
+        return invalid(&input, &one("body", format!("{e}. Shorten the title, body or data.")));
     }
-    let approvers: Vec<String> = settings.approvers.iter().filter(|a| **a != checked.requester).cloned().collect();
+    let requester = caller.email.clone();
+    let approvers: Vec<String> = settings.approvers.iter().filter(|a| **a != requester).cloned().collect();
     if approvers.is_empty() {
         return invalid(
-            urls,
             &input,
-            &one("requester", "No approver other than you is configured: nobody may approve your own request.".into()),
+            &one("form", "No approver other than you is configured: nobody may approve your own request.".into()),
         );
     }
 
@@ -72,7 +104,7 @@ pub async fn submit<P: Ports>(p: &P, request: &Request, urls: &Urls) -> Response
         AudienceInput::S3 { key, encoding } => {
             let info = match p.objects().head(&settings.bucket, key).await {
                 Ok(info) => info,
-                Err(e) => return invalid(urls, &input, &one("audience_key", audience_message(&e.into()))),
+                Err(e) => return invalid(&input, &one("audience_key", audience_message(&e.into()))),
             };
             let source = Source::S3 { objects: p.objects(), bucket: &settings.bucket, key, etag: &info.etag };
             (
@@ -94,31 +126,48 @@ pub async fn submit<P: Ports>(p: &P, request: &Request, urls: &Urls) -> Response
         }
     };
     let field = if inline.is_some() { "audience_file" } else { "audience_key" };
-    let (start, counts) = match counted {
+    let counted = match counted {
         Ok(c) => c,
-        Err(e) => return invalid(urls, &input, &one(field, audience_message(&e))),
+        Err(e) => return invalid(&input, &one(field, audience_message(&e))),
     };
-    if counts.valid_users == 0 {
+    if counted.counts.valid_users == 0 {
         return invalid(
-            urls,
             &input,
-            &one(field, format!("The audience has no valid users ({} entries read).", counts.entries)),
+            &one(field, format!("The audience has no valid users ({} entries read).", counted.counts.entries)),
+        );
+    }
+    // Inline devices skip the devices table (opt-outs recorded there
+    // included): sending to them must be a decision, not an accident.
+    if counted.with_devices > 0 && !checked.own_devices {
+        return invalid(
+            &input,
+            &one(
+                "own_devices",
+                format!(
+                    "{} of the audience's {} users carry their own devices (device tokens in the file). Tick \
+                     \"This audience carries its own devices\" if they should be sent to those tokens.",
+                    counted.with_devices, counted.counts.valid_users
+                ),
+            ),
         );
     }
 
+    let samples = counted.samples.iter().map(|u| preview::sample(&header, u)).collect();
     let now = p.now();
     let record = ApprovalRequest {
         request_id: request_id.clone(),
         status: Status::Pending,
-        requester: checked.requester.clone(),
+        requester,
         created_at: now,
         expires_at: now + settings.link_ttl_secs,
         header,
         audience: audience_source,
         encoding,
-        users_start: start.users_start,
-        first_line: start.first_line,
-        counts: counts.into(),
+        users_start: counted.start.users_start,
+        first_line: counted.start.first_line,
+        counts: AudienceCounts { with_devices: counted.with_devices, ..counted.counts.into() },
+        samples,
+        own_devices: checked.own_devices,
         approvers: approvers.clone(),
         decided_by: None,
         decided_at: None,
@@ -131,12 +180,13 @@ pub async fn submit<P: Ports>(p: &P, request: &Request, urls: &Urls) -> Response
     };
     match p.requests().create(&record, inline).await {
         Ok(true) => {}
-        Ok(false) | Err(_) => {
-            tracing::error!(request_id, "storing the request failed");
-            return html(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                message("Not saved", "bad", "The request could not be saved. Nothing was sent; please try again.", ""),
-            );
+        Ok(false) => {
+            tracing::error!(request_id, "storing the request failed: the id exists");
+            return not_saved();
+        }
+        Err(e) => {
+            tracing::error!(request_id, error = %Chain(&e), "storing the request failed");
+            return not_saved();
         }
     }
     tracing::info!(request_id, requester = %record.requester, users = record.counts.valid_users, "request stored");
@@ -162,7 +212,11 @@ pub async fn submit<P: Ports>(p: &P, request: &Request, urls: &Urls) -> Response
 /// the addresses that failed.
 async fn email_everyone<P: Ports>(p: &P, r: &ApprovalRequest, urls: &Urls) -> Vec<String> {
     let settings = p.settings();
-    let payloads = crate::preview::payloads(&r.header, &settings.apns_topic);
+    // The exact payloads of the first user (or of a user without vars, for
+    // requests stored before samples were kept).
+    let no_vars = serde_json::Map::new();
+    let first_vars = r.samples.first().map_or(&no_vars, |s| &s.vars);
+    let payloads = preview::payloads(&r.header, &settings.apns_topic, first_vars);
     let status = urls.status(&r.request_id);
     let mut failures = Vec::new();
     for approver in &r.approvers {
@@ -176,7 +230,7 @@ async fn email_everyone<P: Ports>(p: &P, r: &ApprovalRequest, urls: &Urls) -> Ve
             test: has_test_users.then(|| link(Action::Test)),
             status: status.clone(),
         };
-        let mail = mails::to_approver(r, &settings.mail_from, approver, &links, payloads.as_ref());
+        let mail = mails::to_approver(r, &settings.mail_from, approver, &links, &payloads);
         if let Err(e) = p.mail().send(&mail).await {
             tracing::error!(request_id = %r.request_id, approver, error = %Chain(&e), "emailing an approver failed");
             failures.push(approver.clone());

@@ -21,6 +21,7 @@ async fn each_sample_reaches_its_route() {
         // The sample token is not signed with any real key.
         ("approval-link-confirm.json", 403, "This link is not valid"),
         ("approval-link-act.json", 403, "This link is not valid"),
+        ("approval-stop.json", 404, "There is no such request."),
     ];
     for (name, status, text) in expect {
         let reply = app.send(sample(name)).await;
@@ -29,6 +30,8 @@ async fn each_sample_reaches_its_route() {
     }
     let submitted = app.send(sample("approval-submit.json")).await;
     assert!(submitted.location.starts_with("https://abc123.execute-api.us-east-1.amazonaws.com/requests/"));
+    let stored = app.deps.requests.all();
+    assert_eq!(stored.iter().map(|r| r.requester.as_str()).collect::<Vec<_>>(), [MIA, MIA], "the claims' email");
 }
 
 #[test]
@@ -43,5 +46,5 @@ fn every_approval_sample_is_covered() {
             n += 1;
         }
     }
-    assert_eq!(n, 5);
+    assert_eq!(n, 6);
 }

@@ -10,19 +10,21 @@ use shared::jobs::{JobRecord, JobStatus};
 #[tokio::test]
 async fn the_form_is_plain_accessible_html() {
     let app = App::new();
-    let r = app.get(&format!("{BASE}/requests/new")).await;
+    let r = app.signed_in(MIA).get(&format!("{BASE}/requests/new")).await;
     assert_eq!(r.status, 200);
     assert!(r.content_type.starts_with("text/html"));
+    assert!(r.body.contains("signed in as <strong id=\"signed-in\">mia@example.com</strong>"), "{}", r.body);
+    assert!(!r.body.contains("name=\"requester\""), "who asks is never a field");
     for (name, label) in [
-        ("requester", "Your email"),
         ("title", "Title"),
         ("body", "Body"),
         ("data", "Data"),
         ("category", "Category"),
         ("audience_key", "S3 key"),
         ("audience_file", "upload"),
+        ("own_devices", "This audience carries its own devices"),
     ] {
-        assert!(r.body.contains(&format!("<label for=\"{name}\">")), "no label for {name}");
+        assert!(r.body.contains(&format!("<label for=\"{name}\"")), "no label for {name}");
         assert!(
             r.body.contains(&format!("id=\"{name}\" name=\"{name}\"")) || r.body.contains(&format!("name=\"{name}\"")),
             "{name}"
@@ -33,7 +35,7 @@ async fn the_form_is_plain_accessible_html() {
     assert!(r.body.contains("enctype=\"multipart/form-data\""));
     assert!(!r.body.contains("<script"), "the form needs no JavaScript");
     // The root and /requests lead to the form.
-    assert_eq!(app.get(&format!("{BASE}/")).await.location, format!("{BASE}/requests/new"));
+    assert_eq!(app.signed_in(MIA).get(&format!("{BASE}/")).await.location, format!("{BASE}/requests/new"));
 }
 
 #[tokio::test]
@@ -44,7 +46,7 @@ async fn submitting_stores_a_pending_request_and_emails_everyone() {
     assert_eq!(stored.status, Status::Pending);
     assert_eq!(stored.requester, MIA);
     assert_eq!(stored.created_at, T0);
-    assert_eq!(stored.expires_at, T0 + 72 * 3600);
+    assert_eq!(stored.expires_at, T0 + 24 * 3600, "links live a day");
     assert_eq!((stored.counts.entries, stored.counts.valid_users), (6, 5));
     assert_eq!(stored.counts.invalid["missing_user_id"], 1);
     assert_eq!(stored.header.campaign, format!("approval-{id}"));
@@ -72,10 +74,7 @@ async fn submitting_stores_a_pending_request_and_emails_everyone() {
     }
     // A requester who is also an approver is not asked.
     let app2 = App::new();
-    let mut f = form("Hi", "There");
-    f.retain(|(k, _)| *k != "requester");
-    f.push(("requester", ANN.to_owned()));
-    let r = app2.post_form(&format!("{BASE}/requests"), &pairs(&f)).await;
+    let r = app2.signed_in(ANN).post_form(&format!("{BASE}/requests"), &pairs(&form("Hi", "There"))).await;
     let own = app2.deps.requests.get(&request_id_of(&r.location)).await.unwrap().unwrap();
     assert_eq!(own.approvers, [BOB]);
     assert!(app2.mails_to(ANN).iter().all(|m| !m.subject.starts_with("Approval needed")));
@@ -86,7 +85,7 @@ async fn submitting_stores_a_pending_request_and_emails_everyone() {
     assert_ne!(app.link(ANN, "Approve"), app.link(BOB, "Approve"));
     assert!(app.batches().await.is_empty(), "nothing is written before approval");
 
-    let page = app.get(&format!("{BASE}/requests/{id}?notice=submitted")).await;
+    let page = app.signed_in(MIA).get(&format!("{BASE}/requests/{id}?notice=submitted")).await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains(">pending<"));
     assert!(page.body.contains("sent to the approvers"));
@@ -99,7 +98,7 @@ async fn an_uploaded_audience_is_kept_with_the_request() {
     let mut fields = pairs(&owned);
     fields.retain(|(k, _)| *k != "audience_key");
     let file = b"\"u-a\"\n{\"user_id\":\"u-b\",\"vars\":{\"name\":\"B\"}}\n";
-    let r = app.post_multipart(&format!("{BASE}/requests"), &fields, Some(("list.jsonl", file))).await;
+    let r = app.signed_in(MIA).post_multipart(&format!("{BASE}/requests"), &fields, Some(("list.jsonl", file))).await;
     assert_eq!(r.status, 303, "{}", r.body);
     let id = request_id_of(&r.location);
     let stored = app.deps.requests.get(&id).await.unwrap().unwrap();
@@ -115,7 +114,7 @@ async fn an_uploaded_audience_is_kept_with_the_request() {
 }
 
 async fn errors_for(app: &App, fields: &[(&str, &str)]) -> String {
-    let r = app.post_form(&format!("{BASE}/requests"), fields).await;
+    let r = app.signed_in(MIA).post_form(&format!("{BASE}/requests"), fields).await;
     assert_eq!(r.status, 422, "{}", r.body);
     assert!(app.deps.requests.all().is_empty(), "nothing is stored");
     assert!(app.deps.mail.sent().is_empty(), "nobody is emailed");
@@ -134,9 +133,6 @@ async fn each_bad_field_is_reported_beside_it_and_nothing_is_stored() {
     let app = App::new();
     type Case = (Vec<(&'static str, String)>, &'static str, &'static str);
     let cases: Vec<Case> = vec![
-        (with("requester", ""), "requester", "Enter your email"),
-        (with("requester", "not-an-email"), "requester", "like name@example.com"),
-        (with("requester", "eve@evil.org"), "requester", "may not request"),
         (with("data", "{oops"), "data", "not valid JSON"),
         (with("data", "[1, 2]"), "data", "must be a JSON object"),
         (with("category", "two words"), "category", "letters, digits"),
@@ -157,8 +153,11 @@ async fn each_bad_field_is_reported_beside_it_and_nothing_is_stored() {
         assert!(body.contains("role=\"alert\""), "an error summary");
     }
     // Values typed are kept.
-    let body = errors_for(&app, &pairs(&with("requester", "eve@evil.org"))).await;
-    assert!(body.contains("value=\"eve@evil.org\""));
+    let mut f = with("category", "two words");
+    f.retain(|(k, _)| *k != "title");
+    f.push(("title", "Kept title".to_owned()));
+    let body = errors_for(&app, &pairs(&f)).await;
+    assert!(body.contains("value=\"Kept title\""));
     // Neither title nor body.
     let mut f = with("title", "");
     f.retain(|(k, _)| *k != "body");
@@ -167,7 +166,7 @@ async fn each_bad_field_is_reported_beside_it_and_nothing_is_stored() {
     // A requester who is the only approver cannot approve their own request.
     let alone = App::with(&[("APPROVERS", MIA), ("APPROVER_USERS", "{}")]);
     let body = errors_for(&alone, &pairs(&form("Hi", "There"))).await;
-    assert!(body.contains("nobody may approve your own request"), "{body}");
+    assert!(body.contains("id=\"form-error\">No approver other than you"), "{body}");
     // Neither audience.
     let body = errors_for(&app, &pairs(&with("audience_key", ""))).await;
     assert!(body.contains("id=\"audience-error\""));
@@ -199,24 +198,19 @@ async fn bad_audiences_are_explained() {
     let owned = form("Hi", "There");
     let mut fields = pairs(&owned);
     fields.retain(|(k, _)| *k != "audience_key");
-    let r = app.post_multipart(&format!("{BASE}/requests"), &fields, Some(("list.csv", b"u-1\n"))).await;
+    let mia = app.signed_in(MIA);
+    let r = mia.post_multipart(&format!("{BASE}/requests"), &fields, Some(("list.csv", b"u-1\n"))).await;
     assert_eq!(r.status, 422);
     assert!(r.body.contains("id=\"audience_file-error\">The file must end in .json"));
     let big = vec![b' '; 5 * 1024];
-    let r = app.post_multipart(&format!("{BASE}/requests"), &fields, Some(("big.json", &big))).await;
+    let r = mia.post_multipart(&format!("{BASE}/requests"), &fields, Some(("big.json", &big))).await;
     assert!(r.body.contains("larger than 4 KB"), "{}", r.body);
-    let r = app
+    let r = mia
         .post_multipart(&format!("{BASE}/requests"), &pairs(&form("Hi", "There")), Some(("a.json", b"[\"u\"]")))
         .await;
     assert!(r.body.contains("not both"));
-    let r = app
-        .send(request(
-            lambda_http::http::Method::POST,
-            &format!("{BASE}/requests"),
-            Some("text/plain"),
-            lambda_http::Body::Text("x".into()),
-        ))
-        .await;
+    let r =
+        mia.send(lambda_http::http::Method::POST, &format!("{BASE}/requests"), Some("text/plain"), b"x".to_vec()).await;
     assert_eq!(r.status, 422);
     assert!(r.body.contains("could not be read"));
     assert!(app.deps.requests.all().is_empty());
@@ -261,18 +255,18 @@ async fn approving_writes_the_batch_file_and_tells_the_requester() {
     assert!(told.text.contains(BOB));
 
     // The status page shows who decided, then the job's progress.
-    let page = app.get(&format!("{BASE}/requests/{id}")).await;
+    let page = app.status_page(&id).await;
     assert!(page.body.contains(">approved<") && page.body.contains(BOB));
     assert!(page.body.contains("sending is about to start"));
     let mut job = sample_job(&batch_ref.bucket, &batch_ref.key, batch_ref.etag.as_deref().unwrap());
     app.deps.jobs.records.lock().unwrap().insert(job.job_id.clone(), job.clone());
-    let page = app.get(&format!("{BASE}/requests/{id}")).await;
+    let page = app.status_page(&id).await;
     assert!(page.body.contains("Sending: Progress") && page.body.contains("id=\"job-status\">running<"));
     assert!(page.body.contains("http-equiv=\"refresh\""), "the page refreshes itself while sending");
     job.status = JobStatus::Done;
     job.counters.entries = 5;
     app.deps.jobs.records.lock().unwrap().insert(job.job_id.clone(), job);
-    let page = app.get(&format!("{BASE}/requests/{id}")).await;
+    let page = app.status_page(&id).await;
     assert!(page.body.contains("Sending: Summary") && page.body.contains(">done<"));
     assert!(!page.body.contains("http-equiv=\"refresh\""));
 }
@@ -330,7 +324,7 @@ async fn a_running_sharded_job_shows_its_shards_summed() {
             all.insert(r.job_id.clone(), r);
         }
     }
-    let page = app.get(&format!("{BASE}/requests/{id}")).await;
+    let page = app.status_page(&id).await;
     assert_eq!(page.status, 200);
     assert_eq!(page.body.matches("Sending: Progress").count(), 1, "shards are not jobs of their own");
     assert!(page.body.contains("Sent in 3 parallel parts; 1 finished."), "{}", page.body);
@@ -348,7 +342,7 @@ async fn a_running_sharded_job_shows_its_shards_summed() {
     job.status = JobStatus::Done;
     job.counters = counts(5, 3, 1, 1);
     app.deps.jobs.records.lock().unwrap().insert(job.job_id.clone(), job);
-    let page = app.get(&format!("{BASE}/requests/{id}")).await;
+    let page = app.status_page(&id).await;
     assert!(page.body.contains("Sending: Summary") && page.body.contains(&row("Entries read", 5)));
 }
 
@@ -365,7 +359,7 @@ async fn rejecting_records_the_reason_and_blocks_approval() {
     assert_eq!((stored.status, stored.reason.as_deref()), (Status::Rejected, Some("Too <b>pushy</b>")));
     let told = app.mails_to(MIA).pop().unwrap();
     assert!(told.subject.contains("rejected") && told.html.contains("Too &lt;b&gt;pushy&lt;/b&gt;"));
-    let page = app.get(&format!("{BASE}/requests/{id}")).await;
+    let page = app.status_page(&id).await;
     assert!(page.body.contains(">rejected<") && page.body.contains("Too &lt;b&gt;pushy&lt;/b&gt;"));
 
     // Bob's approve link now only says so, on GET and on POST.
@@ -429,7 +423,7 @@ async fn tests_go_to_the_approvers_own_users_and_are_rate_limited() {
     assert_eq!(r.status, 409);
     assert!(r.body.contains("No test users"));
     assert_eq!(app.batches().await.len(), 2);
-    let page = app.get(&format!("{BASE}/requests/{id}")).await;
+    let page = app.status_page(&id).await;
     assert!(page.body.contains("ann@example.com: 2 test(s)"));
 }
 
@@ -438,18 +432,18 @@ async fn unknown_pages_methods_and_requests() {
     let app = App::new();
     assert_eq!(app.get(&format!("{BASE}/nope")).await.status, 404);
     assert_eq!(app.get(&format!("{BASE}/requests/not-an-id")).await.status, 404);
-    assert_eq!(app.get(&format!("{BASE}/requests/{}", "a".repeat(32))).await.status, 404);
+    assert_eq!(app.signed_in(MIA).get(&format!("{BASE}/requests/{}", "a".repeat(32))).await.status, 404);
     let r = app.post_form(&format!("{BASE}/requests/new"), &[]).await;
     assert_eq!(r.status, 405);
     // The local emulator's prefix is accepted too.
-    let r = app.get("http://127.0.0.1:9000/lambda-url/approval/requests/new").await;
+    let r = app.signed_in(MIA).get("http://127.0.0.1:9000/lambda-url/approval/requests/new").await;
     assert_eq!(r.status, 200);
 }
 
 #[tokio::test]
 async fn a_host_placeholder_makes_local_links_absolute() {
     let app = App::with(&[("PUBLIC_BASE_URL", "http://{host}/lambda-url/approval")]);
-    let r = app.get("http://127.0.0.1:9000/lambda-url/approval/requests/new").await;
+    let r = app.signed_in(MIA).get("http://127.0.0.1:9000/lambda-url/approval/requests/new").await;
     assert!(r.body.contains("action=\"http://push.example.com/lambda-url/approval/requests\""), "{}", r.body);
 }
 
@@ -457,7 +451,7 @@ async fn a_host_placeholder_makes_local_links_absolute() {
 async fn failing_email_is_reported_not_hidden() {
     let app = App::new();
     *app.deps.mail.fail_with.lock().unwrap() = Some("SES is down".into());
-    let r = app.post_form(&format!("{BASE}/requests"), &pairs(&form("Hi", "There"))).await;
+    let r = app.signed_in(MIA).post_form(&format!("{BASE}/requests"), &pairs(&form("Hi", "There"))).await;
     assert_eq!(r.status, 502);
     assert!(r.body.contains("could not be sent") && r.body.contains(ANN) && r.body.contains(MIA));
 }

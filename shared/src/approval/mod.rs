@@ -9,6 +9,6 @@ mod transition;
 
 pub use dynamo::DynamoRequests;
 pub use link::{Action, Link, LinkError, LinkSigner, MIN_KEY_BYTES};
-pub use model::{ApprovalRequest, AudienceCounts, AudienceSource, BatchRef, Status, TestSends};
+pub use model::{ApprovalRequest, AudienceCounts, AudienceSource, BatchRef, SampleEntry, Status, TestSends};
 pub use store::{MemoryRequests, RequestGet, RequestPut, StoreError, UpdateError, update};
 pub use transition::{Command, Refusal, TestLimit, apply};

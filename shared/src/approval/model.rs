@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 use crate::batch::{Encoding, FileCounts, Header};
 
@@ -14,12 +15,31 @@ pub struct AudienceCounts {
     pub valid_users: u64,
     /// Invalid entries by reason; send-batch would skip them too.
     pub invalid: BTreeMap<String, u64>,
+    /// Valid users that carry their own (inline) devices: send-batch sends
+    /// to those tokens without looking the user up.
+    #[serde(default)]
+    pub with_devices: u64,
 }
 
 impl From<FileCounts> for AudienceCounts {
     fn from(c: FileCounts) -> Self {
-        Self { entries: c.entries, valid_users: c.valid_users, invalid: c.invalid }
+        Self { entries: c.entries, valid_users: c.valid_users, invalid: c.invalid, with_devices: 0 }
     }
+}
+
+/// One of the audience's first users, kept so approvers see the message
+/// as those users will get it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SampleEntry {
+    pub user_id: String,
+    /// The vars the notification's title and body use (the others change
+    /// nothing that is shown, and would only make the item bigger).
+    #[serde(default)]
+    pub vars: Map<String, Value>,
+    /// How many inline devices the entry carries; None: its devices are
+    /// looked up in the devices table.
+    #[serde(default)]
+    pub devices: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +115,13 @@ pub struct ApprovalRequest {
     pub users_start: u64,
     pub first_line: u64,
     pub counts: AudienceCounts,
+    /// The first valid users (at most three), for the preview.
+    #[serde(default)]
+    pub samples: Vec<SampleEntry>,
+    /// The requester declared that the audience carries its own devices
+    /// (required when any entry does).
+    #[serde(default)]
+    pub own_devices: bool,
     /// The approvers who were emailed.
     pub approvers: Vec<String>,
     #[serde(default)]

@@ -35,6 +35,8 @@ pub enum Refusal {
     Expired,
     #[error("you are not an approver of this request")]
     NotAnApprover,
+    #[error("you asked for this push, so you cannot approve, reject or test it: another approver decides")]
+    OwnRequest,
     #[error("you have sent {0} tests already, the most allowed")]
     TestLimit(u32),
     #[error("a test was sent moments ago; wait {0} s before the next")]
@@ -44,6 +46,11 @@ pub enum Refusal {
 /// The request after `cmd`, or why not. The caller writes the result
 /// conditional on the version it read.
 pub fn apply(request: &ApprovalRequest, cmd: &Command) -> Result<ApprovalRequest, Refusal> {
+    // First, so that a requester who is also an approver (and holds a link
+    // from an older request, or one made for them by hand) hears why.
+    if request.requester.eq_ignore_ascii_case(&cmd.approver) {
+        return Err(Refusal::OwnRequest);
+    }
     if !request.approvers.iter().any(|a| a.eq_ignore_ascii_case(&cmd.approver)) {
         return Err(Refusal::NotAnApprover);
     }
@@ -107,6 +114,8 @@ mod tests {
             users_start: 10,
             first_line: 2,
             counts: Default::default(),
+            samples: Vec::new(),
+            own_devices: false,
             approvers: vec!["ann@example.com".into(), "bob@example.com".into()],
             decided_by: None,
             decided_at: None,
@@ -163,6 +172,15 @@ mod tests {
     fn expiry_and_strangers() {
         assert_eq!(apply(&request(), &cmd(Action::Approve, "ann@example.com", "n", 1_000)), Err(Refusal::Expired));
         assert_eq!(apply(&request(), &cmd(Action::Approve, "eve@example.com", "n", 5)), Err(Refusal::NotAnApprover));
+    }
+
+    #[test]
+    fn the_requester_never_acts_on_their_own_request() {
+        let mut r = request();
+        r.approvers.push("req@example.com".into());
+        for action in Action::ALL {
+            assert_eq!(apply(&r, &cmd(action, "Req@Example.com", "n", 5)), Err(Refusal::OwnRequest), "{action:?}");
+        }
     }
 
     #[test]

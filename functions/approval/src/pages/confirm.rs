@@ -24,19 +24,27 @@ pub fn summary(r: &ApprovalRequest) -> String {
         "<dl><dt>Title</dt><dd>{}</dd><dt>Body</dt><dd>{}</dd><dt>Data</dt>{data}\
          <dt>Category</dt><dd>{}</dd><dt>Users</dt><dd><strong>{}</strong>{invalid}</dd>\
          <dt>Audience</dt><dd>{audience}</dd><dt>Requested by</dt><dd>{}</dd><dt>Requested at</dt><dd>{}</dd></dl>\
-         <h2>Preview</h2>{}",
+         {}<h2>Preview: the first users, with their vars</h2>{}",
         esc(n.title.as_deref().unwrap_or("")),
         esc(n.body.as_deref().unwrap_or("")),
         esc(r.header.category.as_deref().unwrap_or("none")),
         r.counts.valid_users,
         esc(&r.requester),
         time(r.created_at),
-        preview::banners(&r.header),
+        preview::inline_devices(r),
+        preview::samples(r),
     )
 }
 
 /// The confirmation form for `action`, posting back to `post_url`.
-pub fn render(r: &ApprovalRequest, action: Action, approver: &str, post_url: &str, test_users: &[String]) -> String {
+pub fn render(
+    r: &ApprovalRequest,
+    action: Action,
+    approver: &str,
+    post_url: &str,
+    test_users: &[String],
+    sign_in_required: bool,
+) -> String {
     let (heading, explain, button) = match action {
         Action::Approve => (
             "Approve this push?",
@@ -59,11 +67,18 @@ pub fn render(r: &ApprovalRequest, action: Action, approver: &str, post_url: &st
             "<button type=\"submit\" class=\"secondary\">Send me a test</button>".to_owned(),
         ),
     };
+    let who = if sign_in_required {
+        format!(
+            "This link is for <strong>{}</strong>; pressing the button needs you signed in as that approver.",
+            esc(approver)
+        )
+    } else {
+        format!("This link was sent to <strong>{}</strong>: the button acts in their name.", esc(approver))
+    };
     let body = format!(
-        "<h1>{heading}</h1><p>You are signed in by this link as <strong>{}</strong>.</p>\
+        "<h1>{heading}</h1><p>{who}</p>\
          <div class=\"notice\"><p>{explain}</p></div>\
          <form method=\"post\" action=\"{}\">{button}</form><h2>The request</h2>{}",
-        esc(approver),
         esc(post_url),
         summary(r)
     );

@@ -2,6 +2,7 @@
 
 use crate::form::{FieldErrors, FormInput, MAX_BODY, MAX_TITLE};
 use crate::html::{esc, page};
+use crate::identity::Caller;
 
 /// One labelled control with its hint and error, tied together with
 /// aria-describedby so a screen reader reads them with the field.
@@ -40,8 +41,25 @@ fn textarea(name: &str, value: &str, extra: &str, has_hint: bool, errors: &Field
     )
 }
 
+/// The checkbox that declares inline devices, label after the box.
+fn own_devices(checked: bool, errors: &FieldErrors) -> String {
+    let error = errors
+        .get("own_devices")
+        .map(|e| format!("<p class=\"error\" id=\"own_devices-error\">{}</p>", esc(e)))
+        .unwrap_or_default();
+    format!(
+        "<div class=\"field\"><p class=\"hint\" id=\"own_devices-hint\">Tick this only if the file's entries have a \
+         <code>devices</code> list: those users are sent to the tokens in the file, without looking them up (and \
+         without the opt-outs recorded there). Approvers are told.</p>{error}\
+         <input type=\"checkbox\" id=\"own_devices\" name=\"own_devices\" value=\"yes\"{}{}> \
+         <label for=\"own_devices\" style=\"display:inline\">This audience carries its own devices</label></div>",
+        if checked { " checked" } else { "" },
+        describe("own_devices", true, errors)
+    )
+}
+
 /// The form, filled with `values`, with `errors` beside their fields.
-pub fn render(base: &str, values: &FormInput, errors: &FieldErrors) -> String {
+pub fn render(base: &str, caller: &Caller, values: &FormInput, errors: &FieldErrors) -> String {
     let summary = if errors.is_empty() {
         String::new()
     } else {
@@ -60,21 +78,16 @@ pub fn render(base: &str, values: &FormInput, errors: &FieldErrors) -> String {
         .unwrap_or_default();
     let body = format!(
         "<h1>Request a push notification</h1>\
-         <p>Approvers are emailed; nothing is sent until one of them approves.</p>{summary}{form_error}\
+         <p>You are signed in as <strong id=\"signed-in\">{caller}</strong>: the request is yours, and you cannot \
+         approve it. Approvers are emailed; nothing is sent until one of them approves.</p>{summary}{form_error}\
          <form method=\"post\" action=\"{action}\" enctype=\"multipart/form-data\" novalidate>\
-         {requester}{title}{body}{data}{category}\
+         {title}{body}{data}{category}\
          <fieldset aria-describedby=\"audience-hint{audience_described}\"><legend>Audience</legend>\
          <p class=\"hint\" id=\"audience-hint\">A batch file of users (.json, .jsonl or .ndjson): either the S3 key of a \
-         BI query result under <code>requests/</code>, or a file uploaded here.</p>{audience_error}{key}{file}</fieldset>\
+         BI query result under <code>requests/</code>, or a file uploaded here.</p>{audience_error}{key}{file}{own}</fieldset>\
          <button type=\"submit\">Send for approval</button></form>",
         action = esc(&format!("{base}/requests")),
-        requester = field(
-            "requester",
-            "Your email",
-            "Approvers reply to this address; it must be allowed to request.",
-            &input("email", "requester", &values.requester, " autocomplete=\"email\" required", true, errors),
-            errors
-        ),
+        caller = esc(&caller.email),
         title = field(
             "title",
             "Title",
@@ -121,6 +134,7 @@ pub fn render(base: &str, values: &FormInput, errors: &FieldErrors) -> String {
             ),
             errors
         ),
+        own = own_devices(values.own_devices, errors),
     );
     page("Request a push", &body, None)
 }

@@ -5,10 +5,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+use approval::control::RecordingControls;
 use approval::deps::Deps;
 use approval::settings::Settings;
-use lambda_http::http::{Method, Request as HttpRequest, header};
+use base64::Engine as _;
+use lambda_http::http::{Method, header};
 use lambda_http::{Body, Request, Response};
+use serde_json::{Value, json};
 use shared::approval::{LinkSigner, MemoryRequests};
 use shared::config::EnvReader;
 use shared::jobs::MemoryJobs;
@@ -24,7 +27,7 @@ pub const MIA: &str = "mia@example.com";
 pub const AUDIENCE_KEY: &str = "requests/q1/audience.jsonl";
 pub const T0: i64 = 1_750_000_000;
 
-pub type TestDeps = Deps<MemoryObjects, MemoryRequests, MemoryMail, MemoryJobs>;
+pub type TestDeps = Deps<MemoryObjects, MemoryRequests, MemoryMail, MemoryJobs, RecordingControls>;
 
 pub struct App {
     pub deps: TestDeps,
@@ -82,6 +85,7 @@ impl App {
             requests: MemoryRequests::default(),
             mail: MemoryMail::default(),
             jobs: MemoryJobs::default(),
+            controls: RecordingControls::default(),
             signer: LinkSigner::new(KEY).unwrap(),
             settings: settings(extra),
             clock: Box::new(move || clock_now.load(Ordering::SeqCst)),
@@ -97,40 +101,35 @@ impl App {
         Reply::from(approval::handler::handle(&self.deps, request).await)
     }
 
+    /// Requests with nobody signed in: an approver's link, or a page that
+    /// must refuse.
+    pub fn anonymous(&self) -> As<'_> {
+        As { app: self, who: None, headers: Vec::new() }
+    }
+
+    /// Requests that API Gateway's JWT authorizer let through for `who`.
+    pub fn signed_in(&self, who: &str) -> As<'_> {
+        As { app: self, who: Some(who.to_owned()), headers: Vec::new() }
+    }
+
     pub async fn get(&self, url: &str) -> Reply {
-        self.send(request(Method::GET, url, None, Body::Empty)).await
+        self.anonymous().get(url).await
     }
 
     pub async fn post_form(&self, url: &str, pairs: &[(&str, &str)]) -> Reply {
-        let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
-        self.send(request(Method::POST, url, Some("application/x-www-form-urlencoded"), Body::Text(body))).await
+        self.anonymous().post_form(url, pairs).await
     }
 
-    pub async fn post_multipart(&self, url: &str, pairs: &[(&str, &str)], file: Option<(&str, &[u8])>) -> Reply {
-        let boundary = "----pushbatchtestboundary";
-        let mut body = Vec::new();
-        for (k, v) in pairs {
-            body.extend_from_slice(
-                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes(),
-            );
-        }
-        if let Some((name, bytes)) = file {
-            body.extend_from_slice(
-                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"audience_file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
-            );
-            body.extend_from_slice(bytes);
-            body.extend_from_slice(b"\r\n");
-        }
-        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-        let ct = format!("multipart/form-data; boundary={boundary}");
-        self.send(request(Method::POST, url, Some(&ct), Body::Binary(body))).await
-    }
-
-    /// Submits the standard form (audience under requests/); returns the id.
+    /// Submits the standard form as MIA (audience under requests/); returns the id.
     pub async fn submit(&self, title: &str, body: &str) -> String {
-        let reply = self.post_form(&format!("{BASE}/requests"), &pairs(&form(title, body))).await;
+        let reply = self.signed_in(MIA).post_form(&format!("{BASE}/requests"), &pairs(&form(title, body))).await;
         assert_eq!(reply.status, 303, "{}", reply.body);
         request_id_of(&reply.location)
+    }
+
+    /// The status page as MIA sees it.
+    pub async fn status_page(&self, id: &str) -> Reply {
+        self.signed_in(MIA).get(&format!("{BASE}/requests/{id}")).await
     }
 
     pub fn mails_to(&self, who: &str) -> Vec<Mail> {
@@ -154,9 +153,9 @@ impl App {
     }
 }
 
+/// The form's fields; who asks is whoever is signed in.
 pub fn form(title: &str, body: &str) -> Vec<(&'static str, String)> {
     vec![
-        ("requester", MIA.to_owned()),
         ("title", title.to_owned()),
         ("body", body.to_owned()),
         ("data", r#"{"deeplink": "app://promo"}"#.to_owned()),
@@ -165,12 +164,115 @@ pub fn form(title: &str, body: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-pub fn request(method: Method, url: &str, content_type: Option<&str>, body: Body) -> Request {
-    let mut b = HttpRequest::builder().method(method).uri(url).header(header::HOST, "push.example.com");
-    if let Some(ct) = content_type {
-        b = b.header(header::CONTENT_TYPE, ct);
+/// One caller's requests, built as API Gateway delivers them.
+pub struct As<'a> {
+    app: &'a App,
+    who: Option<String>,
+    headers: Vec<(String, String)>,
+}
+
+impl As<'_> {
+    /// Adds a header to every request this makes.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
     }
-    b.body(body).unwrap()
+
+    pub async fn send(&self, method: Method, url: &str, content_type: Option<&str>, body: Vec<u8>) -> Reply {
+        let mut headers: Vec<(&str, &str)> = self.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        if let Some(ct) = content_type {
+            headers.push(("content-type", ct));
+        }
+        self.app.send(request(method, url, self.who.as_deref(), &headers, &body)).await
+    }
+
+    pub async fn get(&self, url: &str) -> Reply {
+        self.send(Method::GET, url, None, Vec::new()).await
+    }
+
+    pub async fn post_form(&self, url: &str, pairs: &[(&str, &str)]) -> Reply {
+        let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish();
+        self.send(Method::POST, url, Some("application/x-www-form-urlencoded"), body.into_bytes()).await
+    }
+
+    pub async fn post_multipart(&self, url: &str, pairs: &[(&str, &str)], file: Option<(&str, &[u8])>) -> Reply {
+        let boundary = "----pushbatchtestboundary";
+        let mut body = Vec::new();
+        for (k, v) in pairs {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes(),
+            );
+        }
+        if let Some((name, bytes)) = file {
+            body.extend_from_slice(
+                format!("--{boundary}\r\nContent-Disposition: form-data; name=\"audience_file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+        let ct = format!("multipart/form-data; boundary={boundary}");
+        self.send(Method::POST, url, Some(&ct), body).await
+    }
+}
+
+/// A payload format 2.0 event, as API Gateway (and the local gateway) sends
+/// it: the body base64 unless it is text, and with `who` the JWT
+/// authorizer's claims (all strings). Parsed by lambda_http, exactly as the
+/// runtime parses what Lambda delivers.
+pub fn request(method: Method, url: &str, who: Option<&str>, headers: &[(&str, &str)], body: &[u8]) -> Request {
+    request_with_claims(method, url, who.map(claims_of), headers, body)
+}
+
+/// The claims the local issuer's ID token carries for `email`, as strings.
+pub fn claims_of(email: &str) -> Value {
+    json!({
+        "sub": format!("staff-{}", email.split('@').next().unwrap_or_default()),
+        "email": email, "email_verified": "true", "aud": "pushbatch-console",
+        "iss": "https://issuer.example.com", "exp": "1795323600"
+    })
+}
+
+pub fn request_with_claims(
+    method: Method,
+    url: &str,
+    claims: Option<Value>,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Request {
+    let uri: lambda_http::http::Uri = url.parse().unwrap();
+    let mut header_map = serde_json::Map::new();
+    header_map.insert("host".into(), json!("push.example.com"));
+    for (k, v) in headers {
+        header_map.insert(k.to_ascii_lowercase(), json!(v));
+    }
+    let text = std::str::from_utf8(body).ok().filter(|_| {
+        !headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("content-type") && v.starts_with("multipart/"))
+    });
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": uri.path(),
+        "rawQueryString": uri.query().unwrap_or(""),
+        "headers": header_map,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "approval", "domainName": "push.example.com",
+            "http": {"method": method.as_str(), "path": uri.path(), "protocol": "HTTP/1.1",
+                     "sourceIp": "192.0.2.1", "userAgent": "test"},
+            "requestId": "test", "routeKey": "$default", "stage": "$default", "timeEpoch": 0
+        },
+        "isBase64Encoded": text.is_none(),
+    });
+    if !body.is_empty() {
+        event["body"] = match text {
+            Some(t) => json!(t),
+            None => json!(base64::engine::general_purpose::STANDARD.encode(body)),
+        };
+    }
+    if let Some(claims) = claims {
+        event["requestContext"]["authorizer"] = json!({"jwt": {"claims": claims, "scopes": Value::Null}});
+    }
+    lambda_http::request::from_str(&event.to_string()).unwrap()
 }
 
 pub fn request_id_of(url: &str) -> String {
@@ -197,6 +299,7 @@ pub struct Reply {
     pub location: String,
     pub content_type: String,
     pub body: String,
+    pub headers: lambda_http::http::HeaderMap,
 }
 
 impl From<Response<Body>> for Reply {
@@ -212,6 +315,7 @@ impl From<Response<Body>> for Reply {
             location: header(header::LOCATION),
             content_type: header(header::CONTENT_TYPE),
             body,
+            headers: r.headers().clone(),
         }
     }
 }

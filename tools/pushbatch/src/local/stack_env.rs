@@ -110,7 +110,8 @@ pub fn render(config: &StackConfig, sandbox: Option<&SandboxReady>) -> EnvMap {
     env.set("REQUESTERS", LOCAL_REQUESTERS);
     env.set("APPROVER_USERS", serde_json::Value::Object(approver_users).to_string());
     env.set("MAIL_FROM", "pushbatch@example.com");
-    env.set("PUBLIC_BASE_URL", "http://{host}/lambda-url/approval");
+    // People reach the approval pages through the gateway, signed in.
+    env.set("PUBLIC_BASE_URL", http_url(ports.gateway()));
     env.set("LINK_KEY_FILE", path(state.approval_link_key()));
     env.set("RUST_LOG", "info");
     env.overlaid_with(&config.fn_env)
@@ -156,7 +157,7 @@ mod tests {
             ("ISSUER_URL", "http://127.0.0.1:9109"),
             ("DEVICES_JWT_AUDIENCE", "pushbatch-app"),
             ("LOCAL_USERS_FILE", "/repo/local/users.json"),
-            ("PUBLIC_BASE_URL", "http://{host}/lambda-url/approval"),
+            ("PUBLIC_BASE_URL", "http://127.0.0.1:9108"),
             ("LINK_KEY_FILE", "/state/approval-link.key"),
         ];
         for (key, value) in expected {
