@@ -8,6 +8,7 @@ use aws_config::BehaviorVersion;
 pub use aws_config::SdkConfig;
 
 use crate::config::SecretSource;
+use crate::cost::meter::UsageMeter;
 use crate::metrics::AwsCallTimer;
 
 /// Loads the shared SDK configuration (region, credentials, endpoints).
@@ -20,18 +21,20 @@ pub fn force_path_style() -> bool {
     matches!(std::env::var("S3_FORCE_PATH_STYLE").ok().as_deref(), Some("1" | "true" | "TRUE" | "yes"))
 }
 
-/// S3 and DynamoDB clients time every call (`crate::metrics::AwsCallTimer`).
+/// S3 and DynamoDB clients time every call (`crate::metrics::AwsCallTimer`)
+/// and meter what it costs (`crate::cost::meter`).
 pub fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {
     let conf = aws_sdk_s3::config::Builder::from(config)
         .force_path_style(force_path_style())
         .interceptor(AwsCallTimer)
+        .interceptor(UsageMeter)
         .build();
     aws_sdk_s3::Client::from_conf(conf)
 }
 
 pub fn dynamodb(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(config).interceptor(AwsCallTimer).build(),
+        aws_sdk_dynamodb::config::Builder::from(config).interceptor(AwsCallTimer).interceptor(UsageMeter).build(),
     )
 }
 

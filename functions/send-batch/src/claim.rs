@@ -7,6 +7,7 @@ use rand::RngExt;
 use shared::batch::{Encoding, Layout, PreflightError, ReadError, discover, preflight};
 use shared::chain::{Continuation, ContinuationEvent, Decision, TimeBudget, decide, job_id};
 use shared::clock::now_ms;
+use shared::cost::Usage;
 use shared::jobs::{ControlRead, ControlState, JobRead, JobRecord, JobStatus, JobWrite};
 use shared::objects::{ObjectError, ObjectRead};
 use shared::render::Renderer;
@@ -95,6 +96,8 @@ pub async fn claim<P: Ports>(ports: &P, link: &Link, trigger: Trigger) -> Result
                 r.lease_until_ms = now + lease_ms;
                 r.version += 1;
                 r.invocations += 1;
+                r.usage.invocations += 1;
+                crate::ending::charge(&mut r);
                 r.updated_at_ms = now;
                 if !ports.jobs().replace(&r, version).await? {
                     continue;
@@ -248,6 +251,7 @@ async fn create<P: Ports>(
         owner: Some(me.into()),
         lease_until_ms: now + lease_ms,
         invocations: 1,
+        usage: Usage { invocations: 1, ..Usage::default() },
         ..JobRecord::new(job, bucket, key, etag, now)
     };
     let ended = match inspect(ports, file, ports.settings().calendar.now_ms()?).await? {
@@ -276,6 +280,7 @@ async fn create<P: Ports>(
         record.reason = Some(reason.clone());
         record.owner = None;
     }
+    crate::ending::charge(&mut record);
     if !ports.jobs().create(&record).await? {
         return Ok(NewJob::Lost);
     }

@@ -32,6 +32,9 @@ pub fn triggers(payload: Value) -> Result<Vec<Trigger>, LinkError> {
 pub async fn handle<P: Ports>(ports: &P, event: LambdaEvent<Value>) -> Result<Value, LinkError> {
     // Every invocation's metrics are written when it ends, errors included.
     let _metrics = shared::metrics::invocation();
+    // Lambda bills the invocation's time at the function's memory; a job's
+    // cost receipt is charged from here (see `ending::charge`).
+    shared::cost::meter::start_invocation(u32::try_from(event.context.env_config.memory).unwrap_or(0));
     if event.payload.get("watchdog").is_some() {
         return crate::watchdog::run(ports, shared::clock::now_ms()).await;
     }
