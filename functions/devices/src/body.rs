@@ -181,7 +181,8 @@ mod tests {
     #[test]
     fn ios_tokens_are_stored_lowercase() {
         let b = parse(json!({"platform": "ios", "token": IOS, "app": "com.example.app"})).unwrap();
-        assert_eq!(b.device, Device::new(Platform::Ios, IOS.to_ascii_lowercase()));
+        let expected = Device { app: Some("com.example.app".into()), ..Device::new(Platform::Ios, IOS.to_ascii_lowercase()) };
+        assert_eq!(b.device, expected);
         assert_eq!(b.app.as_deref(), Some("com.example.app"));
     }
 
