@@ -1,17 +1,23 @@
 //! Batch files (Contract 1): the model, the header, and the entry stream.
 
+mod device;
 mod header;
+mod kind;
 mod model;
 mod preflight;
 mod reader;
 mod scan;
+mod subscription;
 
 pub use header::{Layout, discover};
+pub use kind::reserved_data_key;
 pub use model::{
-    Canary, CanaryThen, Device, Header, InvalidReason, Notification, Platform, Priority, UserEntry, entry_from_value,
+    Canary, CanaryThen, Device, Header, InterruptionLevel, InvalidReason, Kind, LiveActivity, LiveActivityEvent,
+    Notification, Platform, Priority, UserEntry, entry_from_value,
 };
 pub use preflight::{FileCheck, PreflightError, preflight};
 pub use reader::{DEFAULT_MAX_ENTRY_BYTES, Encoding, EntryReader, RawItem, ReadError};
+pub use subscription::{AUTH_LEN, P256DH_LEN, SubscriptionError, WebKeys, endpoint_problem, subscription_from_value};
 
 /// Counts of a whole file, as `pushbatch validate` and the approval form need.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]

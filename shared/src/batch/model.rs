@@ -3,10 +3,17 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::device::device_from_value;
+pub use super::device::{Device, Platform};
+pub use super::kind::{InterruptionLevel, Kind, LiveActivity, LiveActivityEvent};
+
 /// Everything in a batch file but its users.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Header {
     pub campaign: String,
+    /// What kind of push: `alert` (the default), `background`, `data`, `live_activity`.
+    #[serde(default, skip_serializing_if = "Kind::is_default")]
+    pub kind: Kind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -112,6 +119,31 @@ pub struct Notification {
     /// Merged into the FCM v1 `message`.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub fcm: Map<String, Value>,
+    /// Merged into the Web Push payload (the JSON the service worker reads).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub web: Map<String, Value>,
+    /// Rich alerts: an image URL (APNs: `image` beside `aps` with
+    /// mutable-content, for the app's service extension; FCM:
+    /// `notification.image`; Web Push: `image`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// APNs `mutable-content`: the app's service extension may change it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutable_content: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interruption_level: Option<InterruptionLevel>,
+    /// APNs `relevance-score`, 0 to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relevance_score: Option<f64>,
+    /// APNs `thread-id`: groups notifications.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<String>,
+    /// FCM `fcm_options.analytics_label`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analytics_label: Option<String>,
+    /// `kind: live_activity` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_activity: Option<LiveActivity>,
 }
 
 impl Header {
@@ -119,6 +151,7 @@ impl Header {
     pub fn new(campaign: impl Into<String>, notification: Notification) -> Self {
         Header {
             campaign: campaign.into(),
+            kind: Kind::Alert,
             variant: None,
             category: None,
             notification,
@@ -134,10 +167,7 @@ impl Header {
         if self.campaign.trim().is_empty() {
             return Err("`campaign` must not be empty".into());
         }
-        let has = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.trim().is_empty());
-        if !has(&self.notification.title) && !has(&self.notification.body) {
-            return Err("`notification` needs a `title` or a `body`".into());
-        }
+        super::kind::validate(self.kind, &self.notification)?;
         self.send_at_ms()?;
         if let Some(rate) = self.rate_per_second
             && !(rate.is_finite() && rate > 0.0)
@@ -160,66 +190,6 @@ impl Header {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Platform {
-    Ios,
-    Android,
-}
-
-impl Platform {
-    pub const ALL: [Platform; 2] = [Platform::Ios, Platform::Android];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Platform::Ios => "ios",
-            Platform::Android => "android",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "ios" | "apns" => Some(Platform::Ios),
-            "android" | "fcm" => Some(Platform::Android),
-            _ => None,
-        }
-    }
-
-    /// Whether `token` has this platform's shape. APNs tokens are hex (32 bytes
-    /// today; Apple reserves the right to lengthen them); FCM registration
-    /// tokens are long URL-safe strings.
-    pub fn token_is_well_formed(self, token: &str) -> bool {
-        match self {
-            Platform::Ios => {
-                (64..=200).contains(&token.len())
-                    && token.len().is_multiple_of(2)
-                    && token.bytes().all(|b| b.is_ascii_hexdigit())
-            }
-            Platform::Android => {
-                (20..=4096).contains(&token.len())
-                    && token.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b':'))
-            }
-        }
-    }
-}
-
-/// One device to push to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Device {
-    pub platform: Platform,
-    pub token: String,
-    /// The app the token was issued to (bundle id or package name); None
-    /// sends it as the deployment's default app (see `crate::apps`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub app: Option<String>,
-}
-
-impl Device {
-    pub fn new(platform: Platform, token: impl Into<String>) -> Self {
-        Device { platform, token: token.into(), app: None }
-    }
-}
-
 /// A valid user entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserEntry {
@@ -238,6 +208,8 @@ pub enum InvalidReason {
     MissingUserId,
     UnknownPlatform(String),
     MalformedToken(Platform),
+    /// A web device whose subscription breaks a rule (which one, and why).
+    MalformedSubscription(String),
     BadVars,
     BadApp,
 }
@@ -249,6 +221,7 @@ impl InvalidReason {
             InvalidReason::MissingUserId => "missing_user_id",
             InvalidReason::UnknownPlatform(_) => "unknown_platform",
             InvalidReason::MalformedToken(_) => "malformed_token",
+            InvalidReason::MalformedSubscription(_) => "malformed_subscription",
             InvalidReason::BadVars => "bad_vars",
             InvalidReason::BadApp => "bad_app",
         }
@@ -262,6 +235,7 @@ impl std::fmt::Display for InvalidReason {
             InvalidReason::MissingUserId => f.write_str("entry has no non-empty `user_id`"),
             InvalidReason::UnknownPlatform(p) => write!(f, "unknown platform {p:?}"),
             InvalidReason::MalformedToken(p) => write!(f, "malformed {} token", p.as_str()),
+            InvalidReason::MalformedSubscription(why) => write!(f, "malformed web subscription: {why}"),
             InvalidReason::BadVars => f.write_str("`vars` must be an object"),
             InvalidReason::BadApp => f.write_str("a device's `app` must be a bundle id or package name"),
         }
@@ -294,26 +268,6 @@ pub fn entry_from_value(value: Value) -> Result<UserEntry, InvalidReason> {
         Some(_) => return Err(InvalidReason::NotAUser),
     };
     Ok(UserEntry { user_id, vars, devices })
-}
-
-fn device_from_value(value: Value) -> Result<Device, InvalidReason> {
-    let Value::Object(mut obj) = value else {
-        return Err(InvalidReason::NotAUser);
-    };
-    let platform = match obj.remove("platform") {
-        Some(Value::String(p)) => Platform::parse(&p).ok_or(InvalidReason::UnknownPlatform(p))?,
-        other => return Err(InvalidReason::UnknownPlatform(other.map(|v| v.to_string()).unwrap_or_default())),
-    };
-    let token = match obj.remove("token") {
-        Some(Value::String(t)) if platform.token_is_well_formed(&t) => t,
-        _ => return Err(InvalidReason::MalformedToken(platform)),
-    };
-    let app = match obj.remove("app") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(a)) if crate::apps::app_id_problem(&a).is_none() => Some(a),
-        Some(_) => return Err(InvalidReason::BadApp),
-    };
-    Ok(Device { platform, token, app })
 }
 
 #[cfg(test)]
