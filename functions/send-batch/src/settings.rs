@@ -198,9 +198,7 @@ impl Settings {
         }
         let key = SecretSource::from_env(env, "WEBPUSH_VAPID_KEY", "the Web Push VAPID key");
         let subject = env.required_string("WEBPUSH_SUBJECT", "the VAPID contact, mailto:... or https://...");
-        // RFC 8292 §2.1: a contact URI; push services refuse a JWT without one.
-        let contact = subject.strip_prefix("mailto:").or_else(|| subject.strip_prefix("https://"));
-        if !subject.is_empty() && contact.is_none_or(str::is_empty) {
+        if !subject.is_empty() && !shared::push::vapid::subject_is_contact(&subject) {
             env.problem(format!("WEBPUSH_SUBJECT must be a mailto: or https:// URI, got {subject:?}"));
         }
         let max_in_flight = env.bounded_or("WEBPUSH_MAX_IN_FLIGHT", 500, 1..=100_000);

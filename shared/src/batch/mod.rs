@@ -2,19 +2,24 @@
 
 mod device;
 mod header;
+mod invalid;
 mod kind;
 mod model;
+mod notification;
+mod platform;
 mod preflight;
 mod reader;
+mod rules;
 mod scan;
 mod subscription;
 
+pub use device::Device;
 pub use header::{Layout, discover};
-pub use kind::reserved_data_key;
-pub use model::{
-    Canary, CanaryThen, Device, Header, InterruptionLevel, InvalidReason, Kind, LiveActivity, LiveActivityEvent,
-    Notification, Platform, Priority, UserEntry, entry_from_value,
-};
+pub use invalid::InvalidReason;
+pub use kind::{InterruptionLevel, Kind, LiveActivity, LiveActivityEvent};
+pub use model::{Canary, CanaryThen, Header, UserEntry, entry_from_value};
+pub use notification::{Notification, Priority};
+pub use platform::Platform;
 pub use preflight::{FileCheck, PreflightError, preflight};
 pub use reader::{DEFAULT_MAX_ENTRY_BYTES, Encoding, EntryReader, RawItem, ReadError};
 pub use subscription::{AUTH_LEN, P256DH_LEN, SubscriptionError, WebKeys, endpoint_problem, subscription_from_value};

@@ -3,9 +3,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::device::device_from_value;
-pub use super::device::{Device, Platform};
-pub use super::kind::{InterruptionLevel, Kind, LiveActivity, LiveActivityEvent};
+use super::device::{Device, device_from_value};
+use super::invalid::InvalidReason;
+use super::kind::Kind;
+use super::notification::Notification;
 
 /// Everything in a batch file but its users.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,65 +88,6 @@ impl Canary {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Priority {
-    High,
-    Normal,
-}
-
-/// The message, before per-user rendering and per-provider overrides.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Notification {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub title: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<String>,
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
-    pub data: Map<String, Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sound: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub badge: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub collapse_key: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ttl_seconds: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub priority: Option<Priority>,
-    /// Merged into the APNs payload; `topic` and `push_type` set headers.
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
-    pub apns: Map<String, Value>,
-    /// Merged into the FCM v1 `message`.
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
-    pub fcm: Map<String, Value>,
-    /// Merged into the Web Push payload (the JSON the service worker reads).
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
-    pub web: Map<String, Value>,
-    /// Rich alerts: an image URL (APNs: `image` beside `aps` with
-    /// mutable-content, for the app's service extension; FCM:
-    /// `notification.image`; Web Push: `image`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image: Option<String>,
-    /// APNs `mutable-content`: the app's service extension may change it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mutable_content: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub interruption_level: Option<InterruptionLevel>,
-    /// APNs `relevance-score`, 0 to 1.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub relevance_score: Option<f64>,
-    /// APNs `thread-id`: groups notifications.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub thread_id: Option<String>,
-    /// FCM `fcm_options.analytics_label`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub analytics_label: Option<String>,
-    /// `kind: live_activity` only.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub live_activity: Option<LiveActivity>,
-}
-
 impl Header {
     /// A header with only what every file must have; the rest unset.
     pub fn new(campaign: impl Into<String>, notification: Notification) -> Self {
@@ -167,7 +109,7 @@ impl Header {
         if self.campaign.trim().is_empty() {
             return Err("`campaign` must not be empty".into());
         }
-        super::kind::validate(self.kind, &self.notification)?;
+        super::rules::validate(self.kind, &self.notification)?;
         self.send_at_ms()?;
         if let Some(rate) = self.rate_per_second
             && !(rate.is_finite() && rate > 0.0)
@@ -201,47 +143,6 @@ pub struct UserEntry {
     pub devices: Option<Vec<Device>>,
 }
 
-/// Why an entry was skipped. The names are the keys of the report's counters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InvalidReason {
-    NotAUser,
-    MissingUserId,
-    UnknownPlatform(String),
-    MalformedToken(Platform),
-    /// A web device whose subscription breaks a rule (which one, and why).
-    MalformedSubscription(String),
-    BadVars,
-    BadApp,
-}
-
-impl InvalidReason {
-    pub fn key(&self) -> &'static str {
-        match self {
-            InvalidReason::NotAUser => "not_a_user_entry",
-            InvalidReason::MissingUserId => "missing_user_id",
-            InvalidReason::UnknownPlatform(_) => "unknown_platform",
-            InvalidReason::MalformedToken(_) => "malformed_token",
-            InvalidReason::MalformedSubscription(_) => "malformed_subscription",
-            InvalidReason::BadVars => "bad_vars",
-            InvalidReason::BadApp => "bad_app",
-        }
-    }
-}
-
-impl std::fmt::Display for InvalidReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            InvalidReason::NotAUser => f.write_str("entry is neither a user id string nor an object"),
-            InvalidReason::MissingUserId => f.write_str("entry has no non-empty `user_id`"),
-            InvalidReason::UnknownPlatform(p) => write!(f, "unknown platform {p:?}"),
-            InvalidReason::MalformedToken(p) => write!(f, "malformed {} token", p.as_str()),
-            InvalidReason::MalformedSubscription(why) => write!(f, "malformed web subscription: {why}"),
-            InvalidReason::BadVars => f.write_str("`vars` must be an object"),
-            InvalidReason::BadApp => f.write_str("a device's `app` must be a bundle id or package name"),
-        }
-    }
-}
-
 /// Turns one syntactically valid JSON value into a user entry or a reason.
 pub fn entry_from_value(value: Value) -> Result<UserEntry, InvalidReason> {
     let mut obj = match value {
@@ -273,6 +174,7 @@ pub fn entry_from_value(value: Value) -> Result<UserEntry, InvalidReason> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::Platform;
     use serde_json::json;
 
     const IOS: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";

@@ -76,10 +76,16 @@ pub struct VapidSigner {
     cache: Mutex<HashMap<String, (HeaderValue, u64)>>,
 }
 
+/// RFC 8292 §2.1: `sub` is a contact URI, `mailto:` or `https:`; push
+/// services (Apple's among them) refuse a JWT without one.
+pub fn subject_is_contact(subject: &str) -> bool {
+    let contact = subject.strip_prefix("mailto:").or_else(|| subject.strip_prefix("https://"));
+    contact.is_some_and(|c| !c.is_empty())
+}
+
 impl VapidSigner {
     pub fn new(key: VapidKey, subject: &str) -> Result<Self, VapidError> {
-        let contact = subject.strip_prefix("mailto:").or_else(|| subject.strip_prefix("https://"));
-        if contact.is_none_or(str::is_empty) {
+        if !subject_is_contact(subject) {
             return Err(VapidError::Subject(subject.to_owned()));
         }
         Ok(Self { key, subject: subject.to_owned(), cache: Mutex::default() })
@@ -138,7 +144,7 @@ mod tests {
 
     use super::*;
 
-    /// RFC 8292 §3.2's example key is public; any scalar will do for a test.
+    /// web-push-native's documented example key: any P-256 scalar serves a test.
     const SCALAR: &str = "RS0WdYWWo1HajXg3NZR1olzCf31i-ZBGDkFyCs7j1jw";
 
     fn signer() -> VapidSigner {
@@ -191,7 +197,11 @@ mod tests {
         let secret = SecretKey::from_slice(&URL_SAFE_NO_PAD.decode(SCALAR).unwrap()).unwrap();
         let pkcs8 = secret.to_pkcs8_pem(Default::default()).unwrap();
         let from_pem = VapidKey::parse(pkcs8.as_bytes()).unwrap();
-        assert_eq!(from_pem.public_key(), VapidKey::parse(SCALAR.as_bytes()).unwrap().public_key());
+        let public = VapidKey::parse(SCALAR.as_bytes()).unwrap().public_key().to_owned();
+        assert_eq!(from_pem.public_key(), public);
+        let sec1 = secret.to_sec1_pem(Default::default()).unwrap();
+        assert!(sec1.contains("BEGIN EC PRIVATE KEY"), "what openssl ecparam writes");
+        assert_eq!(VapidKey::parse(sec1.as_bytes()).unwrap().public_key(), public);
         assert!(matches!(VapidKey::parse(b"not a key"), Err(VapidError::Key)));
         assert!(matches!(VapidKey::parse(&[0xff, 0xfe]), Err(VapidError::Key)));
         for bad in ["ops@example.com", "http://example.com", "mailto:", ""] {
