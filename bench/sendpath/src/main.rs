@@ -85,7 +85,7 @@ enum Command {
         topic: String,
     },
     /// Sends every user of a batch file and prints the figures as JSON.
-    Send(send::SendArgs),
+    Send(Box<send::SendArgs>),
 }
 
 // The same allocator as send-batch, so the bench measures what ships.

@@ -153,9 +153,7 @@ impl Settings {
     }
 
     fn apns(env: &mut EnvReader<'_>) -> Option<ApnsSettings> {
-        let configured =
-            env.optional_string("APNS_KEY_FILE").is_some() || env.optional_string("APNS_KEY_SECRET_ARN").is_some();
-        if !configured {
+        if !secret_given(env, "APNS_KEY") {
             return None;
         }
         let key = SecretSource::from_env(env, "APNS_KEY", "the APNs .p8 signing key");
@@ -172,9 +170,7 @@ impl Settings {
     }
 
     fn fcm(env: &mut EnvReader<'_>) -> Option<FcmSettings> {
-        let configured = env.optional_string("FCM_SERVICE_ACCOUNT_FILE").is_some()
-            || env.optional_string("FCM_SERVICE_ACCOUNT_SECRET_ARN").is_some();
-        if !configured {
+        if !secret_given(env, "FCM_SERVICE_ACCOUNT") {
             return None;
         }
         let account = SecretSource::from_env(env, "FCM_SERVICE_ACCOUNT", "the FCM service-account key");
@@ -191,9 +187,7 @@ impl Settings {
     }
 
     fn webpush(env: &mut EnvReader<'_>) -> Option<WebPushSettings> {
-        let configured = env.optional_string("WEBPUSH_VAPID_KEY_FILE").is_some()
-            || env.optional_string("WEBPUSH_VAPID_KEY_SECRET_ARN").is_some();
-        if !configured {
+        if !secret_given(env, "WEBPUSH_VAPID_KEY") {
             return None;
         }
         let key = SecretSource::from_env(env, "WEBPUSH_VAPID_KEY", "the Web Push VAPID key");
@@ -210,6 +204,13 @@ impl Settings {
         let settings = Self::from_env(&mut env);
         env.finish().map(|_| settings)
     }
+}
+
+/// Whether a provider's secret is given (`<prefix>_FILE` or
+/// `<prefix>_SECRET_ARN`): a provider without one is not configured.
+fn secret_given(env: &mut EnvReader<'_>, prefix: &str) -> bool {
+    env.optional_string(&format!("{prefix}_FILE")).is_some()
+        || env.optional_string(&format!("{prefix}_SECRET_ARN")).is_some()
 }
 
 /// Tokens taken from a shared bucket at a time: two DynamoDB calls per

@@ -128,7 +128,7 @@ impl Marker {
             let index = after[..end].parse::<usize>().ok().and_then(|i| self.placeholders.get(i));
             let Some(placeholder) = index else { break };
             if start > 0 {
-                parts.push(Part::Literal(rest[..start].as_bytes().to_vec()));
+                parts.push(Part::Literal(rest.as_bytes()[..start].to_vec()));
             }
             parts.push(Part::Var(placeholder.clone()));
             rest = &after[end + self.sentinel.len_utf8()..];
