@@ -57,7 +57,10 @@ fn wrong_length(field: &'static str, len: usize) -> SubscriptionError {
 
 /// Why `endpoint` is not a push endpoint, or None when it is one: an absolute
 /// https URL with a host (http only for a loopback host, the local stack's
-/// push service), no credentials in it, at most 2048 characters.
+/// push service), no credentials in it, at most 2048 characters. Endpoints
+/// come from browsers, that is from users: a private or link-local address
+/// is refused, as no push service lives there and send-batch should not
+/// post to its own network on a user's say.
 pub fn endpoint_problem(endpoint: &str) -> Option<&'static str> {
     if endpoint.is_empty() || endpoint.len() > MAX_ENDPOINT_LEN {
         return Some("must be a URL of 1 to 2048 characters");
@@ -69,16 +72,29 @@ pub fn endpoint_problem(endpoint: &str) -> Option<&'static str> {
     if authority.as_str().contains('@') || authority.host().is_empty() {
         return Some("must name a host and no credentials");
     }
+    let host = authority.host();
     match scheme {
+        _ if ip_of(host).is_some_and(is_private) => Some("must not name a private or link-local address"),
         "https" => None,
-        "http" if is_loopback(authority.host()) => None,
+        "http" if is_loopback(host) => None,
         _ => Some("must be an https URL (http only for a loopback host)"),
     }
 }
 
+fn ip_of(host: &str) -> Option<IpAddr> {
+    host.trim_start_matches('[').trim_end_matches(']').parse().ok()
+}
+
 fn is_loopback(host: &str) -> bool {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost") || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost") || ip_of(host).is_some_and(|ip| ip.is_loopback())
+}
+
+fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_private() || v4.is_link_local() || v4.is_unspecified(),
+        // fc00::/7 (unique local) and fe80::/10 (link-local).
+        IpAddr::V6(v6) => (v6.segments()[0] & 0xfe00) == 0xfc00 || (v6.segments()[0] & 0xffc0) == 0xfe80,
+    }
 }
 
 fn decode(field: &'static str, text: &str, len: usize) -> Result<Vec<u8>, SubscriptionError> {
@@ -178,6 +194,11 @@ mod tests {
         assert_eq!(field(sub("ftp://push.example/x", P256DH, AUTH)), "subscription.endpoint");
         assert_eq!(field(sub("/relative", P256DH, AUTH)), "subscription.endpoint");
         assert_eq!(field(sub("https://user:pw@push.example/x", P256DH, AUTH)), "subscription.endpoint");
+        for internal in
+            ["https://10.0.0.7/x", "https://169.254.169.254/x", "https://192.168.1.1/x", "https://[fd00::1]/x"]
+        {
+            assert_eq!(field(sub(internal, P256DH, AUTH)), "subscription.endpoint", "{internal}");
+        }
         assert_eq!(
             field(sub(&format!("https://p.example/{}", "a".repeat(2048)), P256DH, AUTH)),
             "subscription.endpoint"
