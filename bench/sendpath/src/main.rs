@@ -6,6 +6,7 @@
 mod cpu;
 mod generate;
 mod payload;
+mod render;
 mod send;
 mod web;
 
@@ -84,6 +85,13 @@ enum Command {
         #[arg(long, default_value = "com.example.app")]
         topic: String,
     },
+    /// Reads and renders every user of a batch file, without sending: CPU per user.
+    Render {
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        passes: u32,
+    },
     /// Sends every user of a batch file and prints the figures as JSON.
     Send(Box<send::SendArgs>),
 }
@@ -131,6 +139,10 @@ fn main() -> anyhow::Result<()> {
             Command::Subscribe { sandbox_http, count, out } => web::subscribe(&sandbox_http, count, &out).await,
             Command::Encrypt { file, messages } => {
                 println!("{}", serde_json::to_string(&web::encrypt(&file, messages).await?)?);
+                Ok(())
+            }
+            Command::Render { file, passes } => {
+                println!("{}", serde_json::to_string(&render::run(&file, passes).await?)?);
                 Ok(())
             }
             Command::Payload { file, apns_out, fcm_out, topic } => {
