@@ -193,11 +193,12 @@ async fn caps(d: &Desk, clock: &ClockFile) -> anyhow::Result<String> {
     d.fresh().await?;
     clock.set(instant("2026-12-03T12:00:00Z"))?;
     let people = Inline::new("cap");
-    // The same users, the second file backwards: the jobs meet in the
-    // middle and race there for the same users (in one order, the later
-    // job would only ever trail the first).
+    // The same users, the second file backwards and half a batch off: the
+    // jobs meet in the middle, inside each other's batches, and race there
+    // for the same users (in one order, the later job would only trail).
     let forwards = people.jsonl(json!({}), 0..USERS);
-    let backwards = people.file(json!({}), (0..USERS).rev().map(|i| people.entry(i)));
+    let backwards = (0..USERS).rev().cycle().skip(250).take(USERS as usize);
+    let backwards = people.file(json!({}), backwards.map(|i| people.entry(i)));
     let (a, b) = ("batches/cap-a.jsonl", "batches/cap-b.jsonl");
     let (etag_a, etag_b) = tokio::try_join!(d.bench.put(a, forwards), d.bench.put(b, backwards))?;
     let (job_a, job_b) = tokio::try_join!(d.bench.job_of(a, &etag_a), d.bench.job_of(b, &etag_b))?;
