@@ -279,6 +279,10 @@ async fn create<P: Ports>(
         record.status = *status;
         record.reason = Some(reason.clone());
         record.owner = None;
+        // The summary first, as when a job ends later: a finished record
+        // without one would stay so (its retries find the job finished), and
+        // whoever follows the job reads the summary once the record ends.
+        reports::write_summary(ports, &record).await?;
     }
     crate::ending::charge(&mut record);
     if !ports.jobs().create(&record).await? {
@@ -288,7 +292,6 @@ async fn create<P: Ports>(
     match ended {
         Some((status, reason)) => {
             tracing::error!(job_id = job, status = status.as_str(), reason, "job ended before sending");
-            reports::write_summary(ports, &record).await?;
             Ok(NewJob::Ended { status, reason })
         }
         None => match record.send_at_ms {

@@ -40,7 +40,11 @@ pub async fn handle<P: Ports>(ports: &P, event: LambdaEvent<Value>) -> Result<Va
     }
     let link = Link {
         function: event.context.env_config.function_name.clone(),
-        function_arn: event.context.invoked_function_arn.clone(),
+        function_arn: ports
+            .settings()
+            .schedule_target_arn
+            .clone()
+            .unwrap_or_else(|| event.context.invoked_function_arn.clone()),
         deadline_ms: event.context.deadline,
         request_id: event.context.request_id.clone(),
     };

@@ -65,6 +65,11 @@ pub struct Settings {
     pub apns_shared: Option<SharedQuotaSettings>,
     /// EventBridge Scheduler for `send_at`; without it such files fail.
     pub scheduler: Option<ScheduleTarget>,
+    /// The function one-time schedules invoke (`SCHEDULE_TARGET_ARN`);
+    /// unset, this function as it was invoked. The local stack sets it:
+    /// `cargo lambda watch` says the invoked ARN is `function-arn`, which
+    /// Scheduler, and the event plane's, refuse as a target.
+    pub schedule_target_arn: Option<String>,
     /// Every app a device may belong to, with its route (`APPS`).
     pub apps: Apps,
     /// Frequency caps: pushes a user may get in their local day, in all
@@ -135,6 +140,7 @@ impl Settings {
                 role_arn,
                 dead_letter_arn: env.optional_string("SCHEDULE_DEAD_LETTER_ARN"),
             }),
+            schedule_target_arn: env.optional_string("SCHEDULE_TARGET_ARN"),
         }
     }
 

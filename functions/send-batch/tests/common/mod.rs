@@ -148,6 +148,7 @@ pub fn settings(batch_size: usize, max_run: Option<f64>) -> Settings {
             role_arn: "arn:aws:iam::000000000000:role/scheduler".into(),
             dead_letter_arn: None,
         }),
+        schedule_target_arn: None,
     }
 }
 

@@ -92,6 +92,9 @@ pub fn render(config: &StackConfig, sandbox: Option<&SandboxReady>) -> EnvMap {
     // EventBridge Scheduler for `send_at`: the event plane emulates it.
     env.set("AWS_ENDPOINT_URL_SCHEDULER", http_url(ports.plane()));
     env.set("SCHEDULER_ROLE_ARN", "arn:aws:iam::000000000000:role/pushbatch-local-scheduler");
+    // Under watch a function's invoked ARN is the placeholder `function-arn`:
+    // schedules name send-batch by an ARN the plane resolves instead.
+    env.set("SCHEDULE_TARGET_ARN", format!("arn:aws:lambda:{REGION}:000000000000:function:send-batch"));
     env.set("SEND_BATCH_FUNCTION", "send-batch");
     env.set(crate::waiting::STATE_DIR_ENV, path(config.state_dir.clone()));
     // Direct addresses, for tests and tools that must bypass the plane.
@@ -149,6 +152,7 @@ mod tests {
             ("PUSH_EXTRA_CA_FILE", "/state/sandbox/ca.pem"),
             ("SANDBOX_URL", "http://127.0.0.1:9106"),
             ("EVENT_PLANE_URL", "http://127.0.0.1:9102"),
+            ("SCHEDULE_TARGET_ARN", "arn:aws:lambda:us-east-1:000000000000:function:send-batch"),
             ("RUST_LOG", "info"),
             ("APPROVERS", "approver@example.com,approver2@example.com"),
             ("APPROVER_USERS", r#"{"approver2@example.com":["u-000002"],"approver@example.com":["u-000001"]}"#),
