@@ -9,7 +9,7 @@ use shared::batch::{Device, RawItem, UserEntry};
 use shared::counters::Counters;
 use shared::devices::DevicePrune;
 use shared::push::retry::{Final, deliver};
-use shared::render::Renderer;
+use shared::render::{Renderer, Renderers};
 
 use crate::audience::{self, AudienceError, Rules};
 use crate::deps::Ports;
@@ -31,11 +31,13 @@ type FailedUser<'a> = (&'a UserEntry, Vec<(Device, String)>);
 struct Send<'a> {
     user: &'a UserEntry,
     device: Device,
+    /// In the user's language (`notification.localized`).
+    renderer: &'a Renderer,
 }
 
 pub async fn process<P: Ports>(
     ports: &P,
-    renderer: &Renderer,
+    renderers: &Renderers,
     rules: &Rules<'_>,
     items: &[RawItem],
 ) -> Result<BatchResult, AudienceError> {
@@ -44,7 +46,10 @@ pub async fn process<P: Ports>(
     let sends: Vec<Send<'_>> = audience
         .now
         .into_iter()
-        .flat_map(|(user, devices)| devices.into_iter().map(move |device| Send { user, device }))
+        .flat_map(|due| {
+            let renderer = renderers.for_locale(due.locale.as_deref());
+            due.devices.into_iter().map(move |device| Send { user: due.user, device, renderer })
+        })
         .collect();
 
     let settings = ports.settings();
@@ -53,6 +58,7 @@ pub async fn process<P: Ports>(
         + settings.webpush.as_ref().map_or(0, |w| w.max_in_flight);
     let results: Vec<(Send<'_>, Final, u32)> = stream::iter(sends)
         .map(|send| async move {
+            let renderer = send.renderer;
             // A Live Activity exists only on iOS: another device in such a
             // file is a mistake in the file, recorded, and never a request.
             if !renderer.sends_to(send.device.platform) {
