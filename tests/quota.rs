@@ -71,7 +71,7 @@ async fn calls_per_thousand(
     name: &str,
     per_minute: u64,
     pushes: usize,
-) -> anyhow::Result<(f64, Duration)> {
+) -> anyhow::Result<(Cost, Duration)> {
     const BLOCK: u64 = 500;
     const SHARDS: usize = 4;
     const TASKS_PER_SHARD: usize = 8;
@@ -107,7 +107,15 @@ async fn calls_per_thousand(
         "{name}: {calls} DynamoDB calls ({races} lost races) for {pushes} pushes in {:.1}s: {per_thousand:.2} per 1,000",
         took.as_secs_f64()
     );
-    Ok((per_thousand, took))
+    Ok((Cost { per_thousand, races_per_thousand: races as f64 * 1000.0 / pushes as f64 }, took))
+}
+
+/// What a run of pushes cost in DynamoDB calls, per thousand pushes.
+struct Cost {
+    per_thousand: f64,
+    /// A lost race is one read and one write that took no tokens: how
+    /// many there are depends on how the senders' tasks interleave.
+    races_per_thousand: f64,
 }
 
 /// The quota's cost, measured, with four senders at the block size
@@ -119,9 +127,17 @@ async fn the_shared_quota_costs_a_few_calls_per_thousand_pushes() -> anyhow::Res
     let stack = Stack::start(StackOptions::only(&[Part::Dynalite])).await?;
     // A bucket far larger than the demand: it never runs short.
     let (below, _) = calls_per_thousand(&stack, "fcm#below", 600_000_000, 40_000).await?;
+    // Two calls a block of 500 is 4 per 1,000; a sender's last block may
+    // be partly unused, and each lost race costs a read and a write more.
+    let per_block = below.per_thousand - 2.0 * below.races_per_thousand;
     assert!(
-        (4.0..=5.0).contains(&below),
-        "{below:.2} calls per 1,000 below the limit (4 is one read and one write a block)"
+        (4.0..=4.5).contains(&per_block),
+        "{per_block:.2} calls per 1,000 below the limit, lost races aside (4 is one read and one write a block)"
+    );
+    assert!(
+        below.races_per_thousand <= 1.0,
+        "{:.2} lost races per 1,000 below the limit: more than one for every second block",
+        below.races_per_thousand
     );
     // A quota the four senders outrun (their demand is about 12,000 a
     // second here): 40,000 pushes at 5,000 a second.
@@ -129,6 +145,6 @@ async fn the_shared_quota_costs_a_few_calls_per_thousand_pushes() -> anyhow::Res
     // It was at the limit: the first 5,000 came from the full bucket, the
     // rest at 5,000 a second.
     assert!(took >= Duration::from_secs_f64(6.3), "{took:?}: the senders never met the limit");
-    assert!(at_limit <= 15.0, "{at_limit:.2} calls per 1,000 at the limit");
+    assert!(at_limit.per_thousand <= 15.0, "{:.2} calls per 1,000 at the limit", at_limit.per_thousand);
     Ok(())
 }
