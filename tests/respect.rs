@@ -3,7 +3,8 @@
 //! the calendar a clock file that the functions and the event plane's
 //! Scheduler both read, so a test moves time instant by instant instead of
 //! waiting. Local 09:00 in three zones, quiet hours in both modes, a cap of
-//! one across two jobs at once, and `pushbatch why` for every reason. One
+//! one across two jobs at once, languages with their fallbacks, and
+//! `pushbatch why` for every reason. One
 //! stack for all (CI's time), each scenario on users of its own.
 
 use std::collections::BTreeSet;
@@ -44,6 +45,7 @@ async fn respecting_peoples_time_on_the_local_stack() -> anyhow::Result<()> {
             timed("09:00 in three zones", nine_in_three_zones(d, c)).await?;
             timed("quiet hours", quiet_hours(d, c)).await?;
             timed("a cap across two jobs", caps(d, c)).await?;
+            timed("languages", languages(d, c)).await?;
             timed("why", why(d, c)).await
         })
         .await
@@ -213,6 +215,37 @@ async fn caps(d: &Desk, clock: &ClockFile) -> anyhow::Result<String> {
     // They ran at once: each started before the other finished.
     anyhow::ensure!(sa.started_at < sb.finished_at && sb.started_at < sa.finished_at, "{sa:?} {sb:?}");
     Ok(format!("{USERS} users, one push each: {} + {} sent, the rest capped", ca.targeted_users, cb.targeted_users))
+}
+
+/// Each user gets their locale's texts, else its language's, else the
+/// file's own; read back from what the sandbox's APNs delivered.
+async fn languages(d: &Desk, clock: &ClockFile) -> anyhow::Result<String> {
+    d.fresh().await?;
+    clock.set(instant("2026-12-03T15:00:00Z"))?;
+    let people = Inline::new("lang");
+    // Even users are on iOS, whose payloads the sandbox keeps.
+    let locales = [(0, Some("pt-BR")), (2, Some("pt-PT")), (4, Some("fr-CA")), (6, Some("de")), (8, None)];
+    for (i, locale) in locales {
+        let preferences = locale.map_or(json!({}), |l| json!({"locale": l}));
+        person(d, &people, i, preferences, true).await?;
+    }
+    let header = json!({"notification": {"title": "Hello", "body": "Default",
+        "localized": {"pt": {"title": "Olá", "body": "Português"}, "pt-BR": {"title": "Oi"}, "fr": {"title": "Bonjour"}}}});
+    let job =
+        d.upload("batches/languages.jsonl", people.file(header, locales.map(|(i, _)| json!(people.user(i))))).await?;
+    let s = finished(d, &job.job_id).await?;
+    anyhow::ensure!(s.status == "done" && s.counters.targeted_users == 5, "{s:?}");
+    let expected =
+        [("Oi", "Português"), ("Olá", "Português"), ("Bonjour", "Default"), ("Hello", "Default"), ("Hello", "Default")];
+    for ((i, locale), (title, body)) in locales.into_iter().zip(expected) {
+        let payload = d.bench.stack.sandbox_payload(&people.token(i)).await?;
+        let alert = &payload["aps"]["alert"];
+        anyhow::ensure!(
+            (alert["title"].as_str(), alert["body"].as_str()) == (Some(title), Some(body)),
+            "{locale:?} got {alert}, not {title:?}/{body:?}"
+        );
+    }
+    Ok("pt-BR, pt-PT → pt, fr-CA → fr, de and none → the default, text by text".into())
 }
 
 async fn why(d: &Desk, clock: &ClockFile) -> anyhow::Result<String> {

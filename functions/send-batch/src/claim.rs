@@ -10,7 +10,7 @@ use shared::clock::now_ms;
 use shared::cost::Usage;
 use shared::jobs::{ControlRead, ControlState, JobRead, JobRecord, JobStatus, JobWrite};
 use shared::objects::{ObjectError, ObjectRead};
-use shared::render::Renderer;
+use shared::render::Renderers;
 use shared::schedules::{OneTime, ScheduleJobs, schedule_name};
 
 use crate::deps::Ports;
@@ -207,7 +207,7 @@ async fn inspect<P: Ports>(
         Err(e) => return failed(e.to_string()),
         Ok(layout) => layout,
     };
-    if let Err(e) = Renderer::new(&layout.header, &ports.settings().default_topic) {
+    if let Err(e) = Renderers::new(&layout.header, &ports.settings().default_topic) {
         return failed(e.to_string());
     }
     let body = match ports.objects().open(bucket, key, etag, layout.users_start).await {

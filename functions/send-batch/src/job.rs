@@ -10,7 +10,7 @@ use shared::caps::Limits;
 use shared::chain::TimeBudget;
 use shared::jobs::{ControlState, JobRecord, JobStatus};
 use shared::objects::{ByteReader, ObjectError, ObjectRead};
-use shared::render::Renderer;
+use shared::render::Renderers;
 use tokio::io::AsyncReadExt;
 
 use crate::audience::Rules;
@@ -49,7 +49,7 @@ async fn send<P: Ports>(
     let seq = record.seq;
     let layout: Layout = record.layout.clone().ok_or_else(|| LinkError::NoLayout(job.clone()))?;
     let mut out = Sent { job_id: job.clone(), seq, batches: 0, entries: 0, busy_ms: 0 };
-    let renderer = match Renderer::new(&layout.header, &ports.settings().default_topic) {
+    let renderers = match Renderers::new(&layout.header, &ports.settings().default_topic) {
         Ok(r) => r,
         Err(e) => return ending::finish(ports, link, record, JobStatus::Failed, Some(e.to_string()), out).await,
     };
@@ -91,7 +91,7 @@ async fn send<P: Ports>(
     let job_id = record.job_id.clone();
     let rules = Rules { job_id: &job_id, category, calendar: &calendar, limits: &limits };
     let names = record.clone();
-    let mut pipeline = Pipeline::new(ports, &renderer, &rules, &names, budget, reader, gate);
+    let mut pipeline = Pipeline::new(ports, &renderers, &rules, &names, budget, reader, gate);
     loop {
         let end;
         (record, out, end) = match pipeline.run(record, out, metrics).await? {

@@ -24,7 +24,7 @@ use shared::counters::Counters;
 use shared::jobs::{Control, JobRecord};
 use shared::objects::ByteReader;
 use shared::push::retry::Final;
-use shared::render::Renderer;
+use shared::render::Renderers;
 
 use crate::audience::{self, Audience, Rules};
 use crate::deps::Ports;
@@ -58,7 +58,7 @@ pub enum Ran {
 
 pub struct Pipeline<'a, P> {
     pub ports: &'a P,
-    pub renderer: &'a Renderer,
+    pub renderers: &'a Renderers,
     pub rules: &'a Rules<'a>,
     /// The record as the link found it, for naming report parts.
     pub names: &'a JobRecord,
@@ -93,13 +93,13 @@ enum Prepared {
 }
 
 /// An open batch.
-struct Batch {
+struct Batch<'r> {
     offset: u64,
     started: Instant,
     /// Possibly sent before by a link that died with it open: its report
     /// parts are written even when empty, and its deferred chunks cleared.
     may_be_resend: bool,
-    tally: Tally,
+    tally: Tally<'r>,
     skipped: Vec<String>,
     deferred: BTreeMap<i64, Vec<String>>,
     /// Devices not yet answered.
@@ -110,7 +110,7 @@ impl<'a, P: Ports> Pipeline<'a, P> {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         ports: &'a P,
-        renderer: &'a Renderer,
+        renderers: &'a Renderers,
         rules: &'a Rules<'a>,
         names: &'a JobRecord,
         budget: TimeBudget,
@@ -120,7 +120,7 @@ impl<'a, P: Ports> Pipeline<'a, P> {
         let settings = ports.settings();
         Pipeline {
             ports,
-            renderer,
+            renderers,
             rules,
             names,
             budget,
@@ -140,9 +140,9 @@ impl<'a, P: Ports> Pipeline<'a, P> {
         mut out: Sent,
         metrics: &mut shared::metrics::Link,
     ) -> Result<Ran, LinkError> {
-        let (ports, renderer, rules, names) = (self.ports, self.renderer, self.rules, self.names);
-        let mut window: Window<Batch> = Window::default();
-        let mut queue: VecDeque<(u64, Arc<UserSend>, Device)> = VecDeque::new();
+        let (ports, rules, names) = (self.ports, self.rules, self.names);
+        let mut window: Window<Batch<'a>> = Window::default();
+        let mut queue: VecDeque<(u64, Arc<UserSend<'a>>, Device)> = VecDeque::new();
         let mut sends = FuturesUnordered::new();
         let mut finishing = FuturesUnordered::new();
         // Each is a single future, boxed to stay put while it is polled.
@@ -153,7 +153,7 @@ impl<'a, P: Ports> Pipeline<'a, P> {
         loop {
             while sends.len() < self.requests {
                 let Some((id, user, device)) = queue.pop_front() else { break };
-                sends.push(dispatch(ports, renderer, id, user, device));
+                sends.push(dispatch(ports, id, user, device));
             }
             let held = self.canary.as_ref().is_some_and(|c| c.holds(self.read, record.counters.entries));
             if end.is_none() && canary.is_none() && prep.is_none() && window.len() < self.batches && !held {
@@ -254,8 +254,8 @@ impl<'a, P: Ports> Pipeline<'a, P> {
     /// Opens a read batch: renders its users and queues their devices.
     fn open(
         &self,
-        window: &mut Window<Batch>,
-        queue: &mut VecDeque<(u64, Arc<UserSend>, Device)>,
+        window: &mut Window<Batch<'a>>,
+        queue: &mut VecDeque<(u64, Arc<UserSend<'a>>, Device)>,
         ready: Ready,
         may_be_resend: bool,
     ) -> u64 {
@@ -272,7 +272,7 @@ impl<'a, P: Ports> Pipeline<'a, P> {
         let id = window.open(ready.end, batch);
         let mut pending = 0;
         for target in now {
-            let (user, devices) = UserSend::render(self.renderer, target);
+            let (user, devices) = UserSend::render(self.renderers, target);
             for device in devices {
                 queue.push_back((id, Arc::clone(&user), device));
                 pending += 1;
@@ -289,14 +289,13 @@ fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }
 
-async fn dispatch<P: Ports>(
+async fn dispatch<'r, P: Ports>(
     ports: &P,
-    renderer: &Renderer,
     id: u64,
-    user: Arc<UserSend>,
+    user: Arc<UserSend<'r>>,
     device: Device,
-) -> (u64, Arc<UserSend>, Device, Final, u32) {
-    let (outcome, retries) = send::one(ports, renderer, &user, &device).await;
+) -> (u64, Arc<UserSend<'r>>, Device, Final, u32) {
+    let (outcome, retries) = send::one(ports, &user, &device).await;
     (id, user, device, outcome, retries)
 }
 
@@ -361,7 +360,7 @@ fn finish<'a, P: Ports>(
     ports: &'a P,
     names: &'a JobRecord,
     id: u64,
-    batch: &mut Batch,
+    batch: &mut Batch<'_>,
 ) -> impl Future<Output = (u64, Result<(), LinkError>)> + 'a {
     let dead = std::mem::take(&mut batch.tally.dead);
     let failed = batch.tally.failed_lines();

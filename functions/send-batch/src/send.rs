@@ -13,30 +13,33 @@ use shared::counters::Counters;
 use shared::devices::DevicePrune;
 use shared::errors::Chain;
 use shared::push::retry::{Final, deliver};
-use shared::render::{Payloads, Renderer};
+use shared::render::{Payloads, Renderer, Renderers};
 
 use crate::audience::Target;
 use crate::deps::Ports;
 
 /// A user to push now, rendered once for all their devices.
-pub struct UserSend {
+pub struct UserSend<'r> {
     pub user: UserEntry,
+    /// In the user's language (`notification.localized`).
+    pub renderer: &'r Renderer,
     /// Their payloads, or why they cannot have any (their `vars` push the
     /// notification over a provider's limit).
     pub payloads: Result<Payloads, String>,
 }
 
-impl UserSend {
-    /// The user's renderer is picked here: by their locale (`target.locale`)
-    /// once a file carries one renderer per locale.
-    pub fn render(renderer: &Renderer, target: Target) -> (Arc<UserSend>, Vec<Device>) {
+impl<'r> UserSend<'r> {
+    /// Picks the user's renderer by their locale and renders their push.
+    pub fn render(renderers: &'r Renderers, target: Target) -> (Arc<UserSend<'r>>, Vec<Device>) {
+        let renderer = renderers.for_locale(target.locale.as_deref());
         let payloads = renderer.for_user(&target.user.vars).map_err(|e| e.to_string());
-        (Arc::new(UserSend { user: target.user, payloads }), target.devices)
+        (Arc::new(UserSend { user: target.user, renderer, payloads }), target.devices)
     }
 }
 
 /// Sends one device its user's push: the final outcome and the retries.
-pub async fn one<P: Ports>(ports: &P, renderer: &Renderer, user: &UserSend, device: &Device) -> (Final, u32) {
+pub async fn one<P: Ports>(ports: &P, user: &UserSend<'_>, device: &Device) -> (Final, u32) {
+    let renderer = user.renderer;
     // A Live Activity exists only on iOS: another device in such a file is
     // a mistake in the file, recorded, and never a request.
     if !renderer.sends_to(device.platform) {
@@ -70,23 +73,23 @@ pub fn window<P: Ports>(ports: &P) -> usize {
 }
 
 /// A user with the devices that failed, and why.
-type FailedUser = (Arc<UserSend>, Vec<(Device, String)>);
+type FailedUser<'r> = (Arc<UserSend<'r>>, Vec<(Device, String)>);
 
 /// What a batch's sends came back with, as they come back.
 #[derive(Default)]
-pub struct Tally {
+pub struct Tally<'r> {
     pub counters: Counters,
-    failed: BTreeMap<String, FailedUser>,
+    failed: BTreeMap<String, FailedUser<'r>>,
     /// (user id, token) of every dead token.
     pub dead: Vec<(String, String)>,
 }
 
-impl Tally {
+impl<'r> Tally<'r> {
     pub fn new(counters: Counters) -> Self {
         Tally { counters, ..Tally::default() }
     }
 
-    pub fn record(&mut self, user: &Arc<UserSend>, device: Device, outcome: Final, retries: u32) {
+    pub fn record(&mut self, user: &Arc<UserSend<'r>>, device: Device, outcome: Final, retries: u32) {
         let c = self.counters.platform(device.platform);
         c.attempted += 1;
         c.retries += u64::from(retries);

@@ -18,7 +18,7 @@ pub use header::{Layout, discover};
 pub use invalid::InvalidReason;
 pub use kind::{InterruptionLevel, Kind, LiveActivity, LiveActivityEvent};
 pub use model::{Canary, CanaryThen, Header, QuietMode, UserEntry, entry_from_value};
-pub use notification::{Notification, Priority};
+pub use notification::{Localized, Notification, Priority};
 pub use platform::Platform;
 pub use preflight::{FileCheck, PreflightError, preflight};
 pub use reader::{DEFAULT_MAX_ENTRY_BYTES, Encoding, EntryReader, RawItem, ReadError};

@@ -136,6 +136,12 @@ impl Header {
             return Err("`campaign` must not be empty".into());
         }
         super::rules::validate(self.kind, &self.notification)?;
+        self.notification.check_languages()?;
+        // Every language's notification follows the kind's rules too.
+        for tag in self.notification.localized.keys() {
+            super::rules::validate(self.kind, &self.notification.in_language(tag))
+                .map_err(|e| format!("in `notification.localized.{tag}`: {e}"))?;
+        }
         self.send_at_ms()?;
         if let Some(rate) = self.rate_per_second
             && !(rate.is_finite() && rate > 0.0)

@@ -9,6 +9,7 @@
 
 mod apns;
 mod fcm;
+mod languages;
 mod template;
 mod web;
 
@@ -16,6 +17,7 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 pub use apns::{ApnsHeaders, LIVE_ACTIVITY_TOPIC_SUFFIX, WireHeaders};
+pub use languages::{LanguageError, Renderers, RenderersError};
 pub use template::fill;
 pub use web::{
     DEFAULT_TTL_SECONDS as WEB_DEFAULT_TTL_SECONDS, MAX_PLAINTEXT_BYTES as MAX_WEB_PLAINTEXT_BYTES, WebHeaders,

@@ -24,6 +24,12 @@ pub const PATH_PREFIX: &str = "/3/device/";
 /// Prefix of device tokens that answer 400 DeviceTokenNotForTopic.
 pub const NOT_FOR_TOPIC_PREFIX: &str = "badbad";
 
+/// A token issued to `app` takes its bundle topic and the app's
+/// push-type topics (`<bundle>.push-type.liveactivity`, `.voip`, …).
+fn topic_is_for(topic: &[u8], app: &str) -> bool {
+    topic == app.as_bytes() || topic.strip_prefix(app.as_bytes()).is_some_and(|rest| rest.starts_with(b".push-type."))
+}
+
 enum Outcome {
     Delivered,
     Rejected(ApnsReason),
@@ -39,6 +45,7 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Resp {
     // before the client's END_STREAM makes the server reset the stream, which some
     // clients (curl) report as a framing error instead of showing the response.
     let payload = http_util::read_limited(&parts.headers, body, http_util::DRAIN_LIMIT).await;
+    let kept = if app.knobs.track_tokens() { payload.as_ref().ok().cloned() } else { None };
     let outcome = decide(app, &parts, token, payload);
     faults::apply_latency(&app.knobs).await;
 
@@ -47,6 +54,9 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Resp {
             app.stats.add(Counter::ApnsDelivered);
             if app.knobs.track_tokens() {
                 app.stats.record_delivery(token);
+            }
+            if let Some(payload) = kept {
+                app.stats.record_payload(token, payload);
             }
             tracing::debug!(token, "apns delivered");
             http_util::empty(StatusCode::OK)
@@ -115,6 +125,11 @@ fn decide(app: &App, parts: &http::request::Parts, token: &str, payload: Result<
         return Outcome::Rejected(e.reason());
     }
     if token.starts_with(NOT_FOR_TOPIC_PREFIX) {
+        return Outcome::Rejected(ApnsReason::DeviceTokenNotForTopic);
+    }
+    if let Some(app) = app.app_of(token)
+        && parts.headers.get("apns-topic").is_some_and(|t| !topic_is_for(t.as_bytes(), &app))
+    {
         return Outcome::Rejected(ApnsReason::DeviceTokenNotForTopic);
     }
     if let Some(fault) = faults::roll_fault(&app.knobs) {
