@@ -29,9 +29,11 @@ pub struct Rules<'a> {
 pub struct Target {
     pub user: UserEntry,
     pub devices: Vec<Device>,
-    /// The user's locale from the devices table: what picks their renderer
-    /// once a file carries one per locale.
+    /// The user's locale from the devices table: what picks their renderer.
     pub locale: Option<String>,
+    /// The devices are the stored list as the lookup read it (not inline),
+    /// so a dead one's position there is known to its prune.
+    pub stored: bool,
 }
 
 /// A batch's users, sorted. Owned, so that a pipeline can hold it while
@@ -133,7 +135,8 @@ pub async fn sort<P: Ports>(ports: &P, rules: &Rules<'_>, items: Vec<RawItem>) -
         if ok {
             out.counters.targeted_users += 1;
             let locale = c.settings.and_then(|s| s.locale.clone());
-            out.now.push(Target { user: c.user, devices: c.devices, locale });
+            let stored = c.user.devices.is_none();
+            out.now.push(Target { user: c.user, devices: c.devices, locale, stored });
         } else {
             out.counters.capped += 1;
             out.skipped_lines.push(skipped_line(&c.user.user_id, "capped"));

@@ -142,7 +142,7 @@ impl<'a, P: Ports> Pipeline<'a, P> {
     ) -> Result<Ran, LinkError> {
         let (ports, rules, names) = (self.ports, self.rules, self.names);
         let mut window: Window<Batch<'a>> = Window::default();
-        let mut queue: VecDeque<(u64, Arc<UserSend<'a>>, Device)> = VecDeque::new();
+        let mut queue: VecDeque<Queued<'a>> = VecDeque::new();
         let mut sends = FuturesUnordered::new();
         let mut finishing = FuturesUnordered::new();
         // Each is a single future, boxed to stay put while it is polled.
@@ -152,8 +152,8 @@ impl<'a, P: Ports> Pipeline<'a, P> {
         let mut last_commit = Instant::now();
         loop {
             while sends.len() < self.requests {
-                let Some((id, user, device)) = queue.pop_front() else { break };
-                sends.push(dispatch(ports, id, user, device));
+                let Some(queued) = queue.pop_front() else { break };
+                sends.push(dispatch(ports, queued));
             }
             let held = self.canary.as_ref().is_some_and(|c| c.holds(self.read, record.counters.entries));
             if end.is_none() && canary.is_none() && prep.is_none() && window.len() < self.batches && !held {
@@ -181,9 +181,9 @@ impl<'a, P: Ports> Pipeline<'a, P> {
                 return Ok(Ran::Drained { record: Box::new(record), out, end, canary });
             }
             tokio::select! {
-                Some((id, user, device, outcome, retries)) = sends.next(), if !sends.is_empty() => {
+                Some((Queued { batch: id, user, index, device }, outcome, retries)) = sends.next(), if !sends.is_empty() => {
                     if let Some(b) = window.get_mut(id) {
-                        b.tally.record(&user, device, outcome, retries);
+                        b.tally.record(&user, index, device, outcome, retries);
                         b.pending -= 1;
                         if b.pending == 0 {
                             finishing.push(finish(ports, names, id, b));
@@ -255,7 +255,7 @@ impl<'a, P: Ports> Pipeline<'a, P> {
     fn open(
         &self,
         window: &mut Window<Batch<'a>>,
-        queue: &mut VecDeque<(u64, Arc<UserSend<'a>>, Device)>,
+        queue: &mut VecDeque<Queued<'a>>,
         ready: Ready,
         may_be_resend: bool,
     ) -> u64 {
@@ -273,8 +273,8 @@ impl<'a, P: Ports> Pipeline<'a, P> {
         let mut pending = 0;
         for target in now {
             let (user, devices) = UserSend::render(self.renderers, target);
-            for device in devices {
-                queue.push_back((id, Arc::clone(&user), device));
+            for (index, device) in devices.into_iter().enumerate() {
+                queue.push_back(Queued { batch: id, user: Arc::clone(&user), index, device });
                 pending += 1;
             }
         }
@@ -289,14 +289,18 @@ fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }
 
-async fn dispatch<'r, P: Ports>(
-    ports: &P,
-    id: u64,
+/// One device waiting for a place in the request window.
+struct Queued<'r> {
+    batch: u64,
     user: Arc<UserSend<'r>>,
+    /// Its position among the user's devices.
+    index: usize,
     device: Device,
-) -> (u64, Arc<UserSend<'r>>, Device, Final, u32) {
-    let (outcome, retries) = send::one(ports, &user, &device).await;
-    (id, user, device, outcome, retries)
+}
+
+async fn dispatch<'r, P: Ports>(ports: &P, queued: Queued<'r>) -> (Queued<'r>, Final, u32) {
+    let (outcome, retries) = send::one(ports, &queued.user, &queued.device).await;
+    (queued, outcome, retries)
 }
 
 /// Reads, admits and sorts the next batch; gives the reader and the gate

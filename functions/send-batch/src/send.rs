@@ -26,6 +26,8 @@ pub struct UserSend<'r> {
     /// Their payloads, or why they cannot have any (their `vars` push the
     /// notification over a provider's limit).
     pub payloads: Result<Payloads, String>,
+    /// Their devices are their stored list, in its order.
+    pub stored: bool,
 }
 
 impl<'r> UserSend<'r> {
@@ -33,7 +35,8 @@ impl<'r> UserSend<'r> {
     pub fn render(renderers: &'r Renderers, target: Target) -> (Arc<UserSend<'r>>, Vec<Device>) {
         let renderer = renderers.for_locale(target.locale.as_deref());
         let payloads = renderer.for_user(&target.user.vars).map_err(|e| e.to_string());
-        (Arc::new(UserSend { user: target.user, renderer, payloads }), target.devices)
+        let stored = target.stored;
+        (Arc::new(UserSend { user: target.user, renderer, payloads, stored }), target.devices)
     }
 }
 
@@ -72,6 +75,14 @@ pub fn window<P: Ports>(ports: &P) -> usize {
     in_flight.max(1)
 }
 
+/// A dead token to prune: its user, its device, and its position in the
+/// user's stored list when the lookup read it there.
+pub struct Dead {
+    user_id: String,
+    device: Device,
+    index: Option<usize>,
+}
+
 /// A user with the devices that failed, and why.
 type FailedUser<'r> = (Arc<UserSend<'r>>, Vec<(Device, String)>);
 
@@ -80,8 +91,8 @@ type FailedUser<'r> = (Arc<UserSend<'r>>, Vec<(Device, String)>);
 pub struct Tally<'r> {
     pub counters: Counters,
     failed: BTreeMap<String, FailedUser<'r>>,
-    /// (user id, token) of every dead token.
-    pub dead: Vec<(String, String)>,
+    /// Every dead token, with where the lookup saw it.
+    pub dead: Vec<Dead>,
 }
 
 impl<'r> Tally<'r> {
@@ -89,7 +100,8 @@ impl<'r> Tally<'r> {
         Tally { counters, ..Tally::default() }
     }
 
-    pub fn record(&mut self, user: &Arc<UserSend<'r>>, device: Device, outcome: Final, retries: u32) {
+    /// `index`: the device's position among its user's devices.
+    pub fn record(&mut self, user: &Arc<UserSend<'r>>, index: usize, device: Device, outcome: Final, retries: u32) {
         let c = self.counters.platform(device.platform);
         c.attempted += 1;
         c.retries += u64::from(retries);
@@ -97,7 +109,8 @@ impl<'r> Tally<'r> {
             Final::Delivered => c.delivered += 1,
             Final::Dead(_) => {
                 c.pruned += 1;
-                self.dead.push((user.user.user_id.clone(), device.token));
+                let index = user.stored.then_some(index);
+                self.dead.push(Dead { user_id: user.user.user_id.clone(), device, index });
             }
             Final::Failed(reason) => {
                 c.failed += 1;
@@ -120,9 +133,16 @@ impl<'r> Tally<'r> {
 /// Removes dead tokens. The provider has spoken; a table error here must
 /// not resend the batch, so it is logged and the token is pruned the next
 /// time a send finds it dead.
-pub async fn prune<P: Ports>(ports: &P, dead: Vec<(String, String)>) {
+pub async fn prune<P: Ports>(ports: &P, dead: Vec<Dead>) {
     let errors = stream::iter(dead)
-        .map(|(user_id, token)| async move { ports.devices().prune(&user_id, &token).await.map_err(|e| (user_id, e)) })
+        .map(|Dead { user_id, device, index }| async move {
+            let devices = ports.devices();
+            let pruned = match index {
+                Some(i) => devices.prune_seen(&user_id, device.platform, &device.token, i).await,
+                None => devices.prune(&user_id, &device.token).await,
+            };
+            pruned.map_err(|e| (user_id, e))
+        })
         .buffer_unordered(16)
         .filter_map(|r| async move { r.err() })
         .collect::<Vec<_>>()
