@@ -123,7 +123,24 @@ def code_defaults():
         "prune_parallel": rust_default(
             "functions/send-batch/src/send.rs", r"buffer_unordered\((\d+)\)", "prune parallelism"
         ),
+        "pipeline_batches": rust_default(settings, r'"PIPELINE_BATCHES",\s*([\d_]+)', "batches open at once"),
     }
+
+
+def pipeline_input(path):
+    """The measured pipelined link (bench/pipeline): its rate with the round
+    trips put back, over its own no-latency (CPU-bound) rate, in one run."""
+    try:
+        r = json.loads(Path(path).read_text())
+        return {
+            "efficiency": r["ratios"]["pipelined_50ms_over_its_no_latency"],
+            "serial_efficiency": r["ratios"]["serial_50ms_over_its_no_latency"],
+            "at_rtt_ms": r["rtt_ms"],
+            "at_aws_ms": r["aws_ms"],
+            "measured_at": r["date"],
+        }
+    except (OSError, KeyError, TypeError, json.JSONDecodeError) as e:
+        raise InputError(f"pipeline.json lacks a figure: {e!r}") from e
 
 
 def measured_inputs(e2e_path, latest_path):
@@ -171,8 +188,13 @@ def default_params():
     }
 
 
-def chain_rate(m, d, p):
-    """Users per second one chain sustains, and what bounds it."""
+def chain_rate(m, d, p, pipeline=None):
+    """Users per second one chain sustains, and what bounds it. With the
+    measured pipeline (`pipeline_input`), the chain is the pipelined link: its
+    CPU-bound rate times its measured efficiency at the measured round trip,
+    unless `pipeline_batches` batches' worth of round trips at this RTT (the
+    serial batch time below, overlapped) bound it lower. Without, the serial
+    loop of before."""
     share = min(1.0, cost.MEMORY_MB / cost.FULL_VCPU_MB)
     cpu_users_s = m["rate_one_core"] * share / m["devices_per_user"]
 
@@ -191,12 +213,28 @@ def chain_rate(m, d, p):
         "checkpoint": p["ddb_call_ms"],
     }
     batch_ms = sum(parts_ms.values())
-    rtt_users_s = users / (batch_ms / 1000)
+    serial_users_s = users / (batch_ms / 1000)
+    if pipeline is None:
+        return {
+            "model": "serial loop",
+            "cpu_bound_users_per_s": cpu_users_s,
+            "round_trip_bound_users_per_s": serial_users_s,
+            "users_per_s": min(cpu_users_s, serial_users_s),
+            "bound": "cpu" if cpu_users_s <= serial_users_s else "round-trip",
+            "batch_ms": batch_ms,
+            "batch_ms_parts": parts_ms,
+            "lambda_cpu_share": share,
+        }
+    measured = cpu_users_s * pipeline["efficiency"]
+    overlapped = d["pipeline_batches"] * serial_users_s
     return {
+        "model": "pipelined link, measured efficiency",
         "cpu_bound_users_per_s": cpu_users_s,
-        "round_trip_bound_users_per_s": rtt_users_s,
-        "users_per_s": min(cpu_users_s, rtt_users_s),
-        "bound": "cpu" if cpu_users_s <= rtt_users_s else "round-trip",
+        "measured_efficiency": pipeline["efficiency"],
+        "round_trip_bound_users_per_s": overlapped,
+        "serial_loop_users_per_s": min(cpu_users_s, serial_users_s),
+        "users_per_s": min(measured, overlapped),
+        "bound": "cpu (pipelined)" if measured <= overlapped else "round-trip",
         "batch_ms": batch_ms,
         "batch_ms_parts": parts_ms,
         "lambda_cpu_share": share,
@@ -307,12 +345,12 @@ def grid_for(m, d, params, chain, users=USERS):
     return [simulate(n, k, q, m, d, params, chain) for n in users for q in QUOTAS_PER_MINUTE for k in SHARDS]
 
 
-def sensitivity(m, d, params):
+def sensitivity(m, d, params, pipeline=None):
     """How the knee moves with the provider round trip, the least certain assumption."""
     out = []
     for rtt in SENSITIVITY_RTT_MS:
         p = dict(params, rtt_ms=rtt)
-        chain = chain_rate(m, d, p)
+        chain = chain_rate(m, d, p, pipeline)
         n = USERS[0]
         out.append(
             {
@@ -328,10 +366,13 @@ def sensitivity(m, d, params):
     return out
 
 
-def run(e2e_path, latest_path, params):
+def run(e2e_path, latest_path, params, pipeline_path=None):
     m = measured_inputs(e2e_path, latest_path)
     d = code_defaults()
-    chain = chain_rate(m, d, params)
+    pipeline = pipeline_input(pipeline_path) if pipeline_path else None
+    if pipeline:
+        m["pipeline"] = pipeline
+    chain = chain_rate(m, d, params, pipeline)
     grid = grid_for(m, d, params, chain)
     knee = knees(grid, m)
     return {
@@ -353,7 +394,7 @@ def run(e2e_path, latest_path, params):
         "chain": chain,
         "knee_tolerance": KNEE_TOLERANCE,
         "knees": knee,
-        "sensitivity_to_rtt": sensitivity(m, d, params),
+        "sensitivity_to_rtt": sensitivity(m, d, params, pipeline),
         "grid": grid,
         "not_modeled": [
             (
@@ -447,6 +488,11 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--e2e", default=str(BENCH / "results" / "e2e.json"))
     ap.add_argument("--latest", default=str(BENCH / "results" / "latest.json"))
+    ap.add_argument(
+        "--pipeline",
+        default=str(BENCH / "results" / "pipeline.json"),
+        help="the measured pipelined link (bench/pipeline); 'none' models the old serial loop",
+    )
     ap.add_argument("--out-json", default=str(BENCH / "results" / "fanout.json"))
     ap.add_argument("--out-png", default=str(BENCH / "results" / "fanout.png"))
     ap.add_argument("--no-png", action="store_true", help="skip the plot (no matplotlib needed)")
@@ -455,7 +501,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
     params = {name: getattr(args, name) for name in default_params()}
     try:
-        result = run(args.e2e, args.latest, params)
+        result = run(args.e2e, args.latest, params, None if args.pipeline == "none" else args.pipeline)
     except (InputError, OSError, json.JSONDecodeError) as e:
         sys.exit(f"simulate.py: {e}")
     Path(args.out_json).write_text(json.dumps(result, indent=2) + "\n")

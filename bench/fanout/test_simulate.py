@@ -133,6 +133,17 @@ def test_run_on_the_bench_files():
     json.dumps(result)  # the output file must serialise
 
 
+def test_the_pipelined_chain_is_its_measured_share_of_the_cpu_bound():
+    d, p, serial, _ = fixed_run()
+    pipeline = {"efficiency": 0.85, "serial_efficiency": 0.43, "at_rtt_ms": 50, "at_aws_ms": 8, "measured_at": "x"}
+    chain = sim.chain_rate(MEASURED, d, p, pipeline)
+    assert math.isclose(chain["users_per_s"], min(serial["cpu_bound_users_per_s"] * 0.85, chain["round_trip_bound_users_per_s"]))
+    assert chain["users_per_s"] > serial["users_per_s"], (chain, serial)
+    # Very slow providers bound even the pipeline by its round trips.
+    slow = sim.chain_rate(MEASURED, d, dict(p, rtt_ms=2000), pipeline)
+    assert slow["bound"] == "round-trip", slow
+
+
 def main():
     tests = [(name, fn) for name, fn in globals().items() if name.startswith("test_") and callable(fn)]
     for name, fn in tests:

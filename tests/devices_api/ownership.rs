@@ -90,6 +90,19 @@ async fn one_owner_per_token_on_dynalite() -> anyhow::Result<()> {
     assert!(store.prune("d-b", &phone).await?);
     assert_eq!(owner(&client, &table, &phone).await?, None);
     assert!(holders(&store, &["d-a", "d-b"], &phone).await?.is_empty());
+    // Where the lookup saw it (one conditional write), and where it is no
+    // more (the list moved): the token goes either way, and nothing else.
+    let (first, second) = (android(150), android(151));
+    store.register("d-c", &registration(&first), 10).await?;
+    store.register("d-c", &registration(&second), 10).await?;
+    let seen = store.lookup(&["d-c".to_owned()]).await?;
+    let at = seen["d-c"].devices.iter().position(|d| d.token == second).expect("seen");
+    assert!(store.prune_seen("d-c", Platform::Android, &second, at).await?);
+    assert_eq!(holders(&store, &["d-c"], &first).await?, ["d-c"], "the other device stays");
+    store.register("d-c", &registration(&second), 10).await?;
+    assert!(store.prune_seen("d-c", Platform::Android, &first, 1).await?, "a stale position falls back");
+    assert!(holders(&store, &["d-c"], &first).await?.is_empty());
+    assert_eq!(holders(&store, &["d-c"], &second).await?, ["d-c"]);
 
     // Two users register one token at once, round after round: never two
     // lists; the list is the token item's owner's, whose call succeeded.

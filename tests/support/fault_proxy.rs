@@ -11,6 +11,9 @@
 //!
 //! Bodies are buffered: test files are a few MB at most, and buffering keeps
 //! the `BatchGetItem` rewrite simple.
+//!
+//! It can also add a fixed latency to every call (`set_latency`): AWS's
+//! in-region round trip, for the benchmarks, which the emulators lack.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -148,6 +151,7 @@ struct State {
     counts: Mutex<FaultCounts>,
     arm_on: Mutex<Option<ArmOn>>,
     fail_while: Mutex<Option<FailWhile>>,
+    latency: Mutex<Duration>,
     client: Client<HttpConnector, Full<Bytes>>,
 }
 
@@ -196,6 +200,7 @@ impl FaultProxy {
             counts: Mutex::new(FaultCounts::new()),
             arm_on: Mutex::new(None),
             fail_while: Mutex::new(None),
+            latency: Mutex::new(Duration::ZERO),
             client,
         });
         let task = tokio::spawn(accept_loop(listener, state.clone()));
@@ -241,6 +246,11 @@ impl FaultProxy {
         *self.state.fail_while.lock().unwrap_or_else(PoisonError::into_inner) = Some(rule);
     }
 
+    /// Holds every request this long before it is handled (zero: none).
+    pub fn set_latency(&self, latency: Duration) {
+        *self.state.latency.lock().unwrap_or_else(PoisonError::into_inner) = latency;
+    }
+
     /// What was injected (and forwarded) so far.
     pub fn counts(&self) -> FaultCounts {
         self.state.counts.lock().unwrap_or_else(PoisonError::into_inner).clone()
@@ -281,6 +291,10 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
 }
 
 async fn handle(state: &State, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let latency = *state.latency.lock().unwrap_or_else(PoisonError::into_inner);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     match proxy(state, req).await {
         Ok(response) => response,
         Err(e) => plain(StatusCode::BAD_GATEWAY, "text/plain", format!("fault proxy: {e:#}")),
@@ -506,6 +520,7 @@ mod tests {
             counts: Mutex::new(FaultCounts::new()),
             arm_on: Mutex::new(None),
             fail_while: Mutex::new(None),
+            latency: Mutex::new(Duration::ZERO),
             client: Client::builder(TokioExecutor::new()).build(HttpConnector::new()),
         };
         let keys: Vec<Value> = (0..40).map(|i| serde_json::json!({"user_id": {"S": format!("u-{i}")}})).collect();

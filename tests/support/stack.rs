@@ -28,6 +28,9 @@ pub struct StackOptions {
     /// Extra `cargo lambda watch` arguments (e.g. `--concurrency=5`, so
     /// that a sharded job's chains run at once).
     pub watch_args: Vec<String>,
+    /// Where push-sandbox and the event plane are taken from (the test's
+    /// own profile by default); benchmarks use the release builds.
+    pub bin_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for StackOptions {
@@ -38,6 +41,7 @@ impl Default for StackOptions {
             sandbox_args: Vec::new(),
             plane_args: Vec::new(),
             watch_args: Vec::new(),
+            bin_dir: None,
         }
     }
 }
@@ -83,7 +87,7 @@ impl Stack {
         // Edits by others while a test runs must not rebuild functions.
         config.ignore_changes = true;
         config.cargo_target_dir = Some(target_dir()?);
-        config.bin_dir = Some(local::launch::default_bin_dir());
+        config.bin_dir = Some(opts.bin_dir.unwrap_or_else(local::launch::default_bin_dir));
         config.extra_args.insert(Part::Sandbox, opts.sandbox_args);
         config.extra_args.insert(Part::EventPlane, opts.plane_args);
         config.extra_args.insert(Part::Watch, opts.watch_args);

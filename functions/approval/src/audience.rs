@@ -10,8 +10,8 @@ use std::io::Cursor;
 
 use bytes::Bytes;
 use serde_json::Value;
-use shared::batch::{Encoding, EntryReader, FileCounts, ReadError, UserEntry, discover};
-use shared::objects::{ByteReader, ObjectError, ObjectRead};
+use shared::batch::{Encoding, EntryReader, FileCounts, RawItem, ReadError, UserEntry, discover};
+use shared::objects::{ByteReader, ObjectError, ObjectRead, ObjectUpload, StreamedObject};
 use tokio::io::AsyncBufReadExt;
 
 #[derive(Debug, thiserror::Error)]
@@ -96,16 +96,26 @@ async fn each_entry<O: ObjectRead>(
     let mut reader = EntryReader::new(inner, start.users_start, encoding, start.first_line);
     let mut counts = FileCounts::default();
     while let Some(item) = reader.next_entry().await? {
-        counts.entries += 1;
-        match &item.entry {
-            Ok(user) => {
-                counts.valid_users += 1;
-                on_user(user);
-            }
-            Err(reason) => *counts.invalid.entry(reason.key().to_owned()).or_default() += 1,
+        if let Some(user) = tally(&mut counts, &item) {
+            on_user(user);
         }
     }
     Ok(counts)
+}
+
+/// Counts an entry; its user when it is a valid one.
+fn tally<'a>(counts: &mut FileCounts, item: &'a RawItem) -> Option<&'a UserEntry> {
+    counts.entries += 1;
+    match &item.entry {
+        Ok(user) => {
+            counts.valid_users += 1;
+            Some(user)
+        }
+        Err(reason) => {
+            *counts.invalid.entry(reason.key().to_owned()).or_default() += 1;
+            None
+        }
+    }
 }
 
 /// How many of the first valid users are kept for the preview.
@@ -140,22 +150,31 @@ pub async fn count<O: ObjectRead>(source: &Source<'_, O>, encoding: Encoding) ->
     Ok(Counted { start, counts, with_devices, samples })
 }
 
-/// A JSONL batch file: `header` on line 1, then every valid user.
-pub async fn batch_file<O: ObjectRead>(
+/// A JSONL batch file: `header` on line 1, then every valid user, streamed
+/// into `out` as it is read (memory does not grow with the audience).
+pub async fn batch_file<O: ObjectRead, U: ObjectUpload>(
     source: &Source<'_, O>,
     encoding: Encoding,
     start: Start,
     header: &Value,
-) -> Result<(Bytes, FileCounts), AudienceError> {
-    let mut out = header.to_string().into_bytes();
-    let counts = each_entry(source, encoding, start, |user| {
-        out.push(b'\n');
-        // Strings, numbers and JSON values it was read from: it always encodes.
-        out.extend_from_slice(&serde_json::to_vec(user).expect("a user entry encodes as JSON"));
-    })
-    .await?;
-    out.push(b'\n');
-    Ok((Bytes::from(out), counts))
+    out: &mut StreamedObject<'_, U>,
+) -> Result<FileCounts, AudienceError> {
+    out.write(header.to_string().as_bytes()).await?;
+    let inner = source.open(start.users_start).await?;
+    let mut reader = EntryReader::new(inner, start.users_start, encoding, start.first_line);
+    let mut counts = FileCounts::default();
+    let mut line = Vec::new();
+    while let Some(item) = reader.next_entry().await? {
+        if let Some(user) = tally(&mut counts, &item) {
+            line.clear();
+            line.push(b'\n');
+            // Strings, numbers and JSON values it was read from: it always encodes.
+            serde_json::to_writer(&mut line, user).expect("a user entry encodes as JSON");
+            out.write(&line).await?;
+        }
+    }
+    out.write(b"\n").await?;
+    Ok(counts)
 }
 
 /// A test batch: the header, then only these user ids.
@@ -219,9 +238,14 @@ mod tests {
             b"\"u-1\"\n[]\n{\"user_id\":\"u-2\",\"vars\":{\"n\":1}}\n",
         ));
         let start = count(&source, Encoding::Jsonl).await.unwrap().start;
-        let (bytes, c) =
-            batch_file(&source, Encoding::Jsonl, start, &serde_json::json!({"campaign": "x"})).await.unwrap();
+        let store = MemoryObjects::default();
+        // Parts of 8 bytes: the file goes up in several.
+        let mut out = StreamedObject::new(&store, "b", "k", "t").with_part_bytes(8);
+        let c =
+            batch_file(&source, Encoding::Jsonl, start, &serde_json::json!({"campaign": "x"}), &mut out).await.unwrap();
+        assert!(matches!(out.finish_new().await.unwrap(), shared::objects::Created::New(_)));
         assert_eq!(c.valid_users, 2);
+        let bytes = store.get("b", "k").unwrap();
         assert_eq!(
             String::from_utf8(bytes.to_vec()).unwrap(),
             "{\"campaign\":\"x\"}\n{\"user_id\":\"u-1\"}\n{\"user_id\":\"u-2\",\"vars\":{\"n\":1}}\n"

@@ -3,7 +3,7 @@
 use shared::approval::{LinkSigner, RequestGet, RequestPut};
 use shared::jobs::{ControlRead, JobRead, JobsByObject};
 use shared::mail::SendMail;
-use shared::objects::{ObjectCreate, ObjectRead};
+use shared::objects::{ObjectCreate, ObjectRead, ObjectUpload};
 
 use crate::control::SendControl;
 use crate::settings::Settings;
@@ -31,7 +31,7 @@ pub struct Deps<O, R, M, J, C> {
 
 /// The bounds every handler needs, as one trait.
 pub trait Ports: Send + Sync {
-    type Objects: ObjectRead + ObjectCreate;
+    type Objects: ObjectRead + ObjectCreate + ObjectUpload;
     type Requests: RequestGet + RequestPut;
     type Mail: SendMail;
     /// Finds a file's job, reads a sharded job's shard records and the
@@ -50,7 +50,7 @@ pub trait Ports: Send + Sync {
 
 impl<O, R, M, J, C> Ports for Deps<O, R, M, J, C>
 where
-    O: ObjectRead + ObjectCreate,
+    O: ObjectRead + ObjectCreate + ObjectUpload,
     R: RequestGet + RequestPut,
     M: SendMail,
     J: JobsByObject + JobRead + ControlRead,

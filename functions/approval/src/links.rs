@@ -5,7 +5,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use shared::approval::{Action, ApprovalRequest, AudienceSource, BatchRef, Link, RequestGet, apply, update};
 use shared::mail::SendMail;
-use shared::objects::{Created, ObjectCreate, ObjectRead};
+use shared::objects::{Created, ObjectRead, StreamedObject};
 
 use crate::audience::{self, Source, Start};
 use crate::decide::{Checked, check, command, internal, refused, test_users, update_failed};
@@ -135,12 +135,17 @@ async fn approve<P: Ports>(p: &P, c: Checked, urls: &Urls) -> Response<Body> {
     let key = batch_key(&id);
     let header = serde_json::to_value(&approved.header).expect("a header encodes as JSON");
     let start = Start { users_start: approved.users_start, first_line: approved.first_line };
-    let written = match audience::batch_file(&source, approved.encoding, start, &header).await {
-        Ok((bytes, counts)) => {
-            tracing::info!(request_id = %id, key, users = counts.valid_users, bytes = bytes.len(), "writing the batch file");
-            p.objects().create(&settings.bucket, &key, bytes, "application/x-ndjson").await
+    // Streamed as it is read (a multipart upload nobody sees until it
+    // completes), and completed create-only: a retried approval never
+    // replaces the file, nor raises its event twice.
+    let mut file = StreamedObject::new(p.objects(), &settings.bucket, &key, "application/x-ndjson");
+    let written = match audience::batch_file(&source, approved.encoding, start, &header, &mut file).await {
+        Ok(counts) => {
+            tracing::info!(request_id = %id, key, users = counts.valid_users, bytes = file.size(), "writing the batch file");
+            file.finish_new().await
         }
         Err(e) => {
+            file.abort().await;
             tracing::error!(request_id = %id, error = %Chain(&e), "reading the audience failed");
             return internal(
                 "The request is approved, but its batch file could not be written. Press Approve on the same link again to retry.",

@@ -25,21 +25,26 @@ pub struct Rules<'a> {
     pub limits: &'a Limits,
 }
 
-/// A batch's users, sorted.
-pub struct Audience<'a> {
+/// A user to push now.
+pub struct Target {
+    pub user: UserEntry,
+    pub devices: Vec<Device>,
+    /// The user's locale from the devices table: what picks their renderer.
+    pub locale: Option<String>,
+    /// The devices are the stored list as the lookup read it (not inline),
+    /// so a dead one's position there is known to its prune.
+    pub stored: bool,
+}
+
+/// A batch's users, sorted. Owned, so that a pipeline can hold it while
+/// the next batch is read.
+pub struct Audience {
     pub counters: Counters,
     /// Users to push now, with their devices.
-    pub now: Vec<Due<'a>>,
+    pub now: Vec<Target>,
     pub skipped_lines: Vec<String>,
     /// Users due later, by instant (epoch ms): lines of their part's file.
     pub deferred: BTreeMap<i64, Vec<String>>,
-}
-
-/// A user pushed now: their entry, their devices, their language.
-pub struct Due<'a> {
-    pub user: &'a UserEntry,
-    pub devices: Vec<Device>,
-    pub locale: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,11 +58,7 @@ pub enum AudienceError {
 /// How many cap updates are in flight at once.
 const CAP_CALLS: usize = 32;
 
-pub async fn sort<'a, P: Ports>(
-    ports: &P,
-    rules: &Rules<'_>,
-    items: &'a [RawItem],
-) -> Result<Audience<'a>, AudienceError> {
+pub async fn sort<P: Ports>(ports: &P, rules: &Rules<'_>, items: Vec<RawItem>) -> Result<Audience, AudienceError> {
     let mut out = Audience {
         counters: Counters { batches: 1, ..Counters::default() },
         now: Vec::new(),
@@ -66,7 +67,7 @@ pub async fn sort<'a, P: Ports>(
     };
     let mut users = Vec::with_capacity(items.len());
     for item in items {
-        match &item.entry {
+        match item.entry {
             Ok(user) => {
                 out.counters.entries += 1;
                 out.counters.valid_users += 1;
@@ -74,7 +75,7 @@ pub async fn sort<'a, P: Ports>(
             }
             Err(reason) => {
                 out.counters.invalid(reason.key());
-                out.skipped_lines.push(invalid_line(item, reason.key()));
+                out.skipped_lines.push(invalid_line(item.offset, item.line, reason.key()));
             }
         }
     }
@@ -123,7 +124,7 @@ pub async fn sort<'a, P: Ports>(
             When::Later(at_ms) => {
                 out.counters.deferred += 1;
                 // Strings, numbers and the JSON it was read from: it encodes.
-                let line = serde_json::to_string(user).expect("a user entry encodes as JSON");
+                let line = serde_json::to_string(&user).expect("a user entry encodes as JSON");
                 out.deferred.entry(at_ms).or_default().push(line);
             }
         }
@@ -133,7 +134,9 @@ pub async fn sort<'a, P: Ports>(
     for (c, ok) in candidates.into_iter().zip(admitted) {
         if ok {
             out.counters.targeted_users += 1;
-            out.now.push(Due { user: c.user, devices: c.devices, locale: c.settings.and_then(|s| s.locale.clone()) });
+            let locale = c.settings.and_then(|s| s.locale.clone());
+            let stored = c.user.devices.is_none();
+            out.now.push(Target { user: c.user, devices: c.devices, locale, stored });
         } else {
             out.counters.capped += 1;
             out.skipped_lines.push(skipped_line(&c.user.user_id, "capped"));
@@ -143,21 +146,17 @@ pub async fn sort<'a, P: Ports>(
 }
 
 /// A user who may be pushed now, if their caps allow.
-struct Candidate<'a, 'b> {
+struct Candidate<'a> {
     /// Of their entry in the file: what marks their cap take.
     offset: u64,
-    user: &'a UserEntry,
+    user: UserEntry,
     devices: Vec<Device>,
-    settings: Option<&'b UserDevices>,
+    settings: Option<&'a UserDevices>,
 }
 
 /// Takes a push from each candidate's caps for their local day; false for
 /// those who reached one. Without caps, everyone.
-async fn admit<P: Ports>(
-    ports: &P,
-    rules: &Rules<'_>,
-    candidates: &[Candidate<'_, '_>],
-) -> Result<Vec<bool>, CapError> {
+async fn admit<P: Ports>(ports: &P, rules: &Rules<'_>, candidates: &[Candidate<'_>]) -> Result<Vec<bool>, CapError> {
     if !rules.limits.any() {
         return Ok(vec![true; candidates.len()]);
     }
@@ -176,9 +175,9 @@ fn skipped_line(user_id: &str, reason: &str) -> String {
     json!({"user_id": user_id, "reason": reason}).to_string()
 }
 
-fn invalid_line(item: &RawItem, key: &str) -> String {
-    let mut line = json!({"reason": "invalid", "detail": key, "offset": item.offset});
-    if let Some(l) = item.line {
+fn invalid_line(offset: u64, line_no: Option<u64>, key: &str) -> String {
+    let mut line = json!({"reason": "invalid", "detail": key, "offset": offset});
+    if let Some(l) = line_no {
         line["line"] = Value::from(l);
     }
     line.to_string()

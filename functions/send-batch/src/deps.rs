@@ -4,7 +4,7 @@ use shared::caps::CapTake;
 use shared::devices::{DeviceLookup, DevicePrune};
 use shared::invoke::InvokeAsync;
 use shared::jobs::{ControlRead, ControlWrite, JobRead, JobWrite, LiveJobs};
-use shared::objects::{ObjectList, ObjectRead, ObjectWrite};
+use shared::objects::{ObjectList, ObjectRead, ObjectUpload, ObjectWrite};
 use shared::push::PushSend;
 use shared::quota::QuotaBuckets;
 use shared::schedules::ScheduleJobs;
@@ -28,7 +28,7 @@ pub struct Deps<O, D, J, P, I, S, R, C> {
 
 /// Everything a handler needs, as one bound.
 pub trait Ports: Send + Sync {
-    type Objects: ObjectRead + ObjectWrite + ObjectList;
+    type Objects: ObjectRead + ObjectWrite + ObjectList + ObjectUpload;
     type Devices: DeviceLookup + DevicePrune;
     type Jobs: JobRead + JobWrite + ControlRead + ControlWrite + LiveJobs;
     type Push: PushSend;
@@ -49,7 +49,7 @@ pub trait Ports: Send + Sync {
 
 impl<O, D, J, P, I, S, R, C> Ports for Deps<O, D, J, P, I, S, R, C>
 where
-    O: ObjectRead + ObjectWrite + ObjectList,
+    O: ObjectRead + ObjectWrite + ObjectList + ObjectUpload,
     D: DeviceLookup + DevicePrune,
     J: JobRead + JobWrite + ControlRead + ControlWrite + LiveJobs,
     P: PushSend,

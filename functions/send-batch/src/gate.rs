@@ -1,6 +1,7 @@
 //! Between batches: what the job's control asks (stop, pause, a rate), and
-//! the canary's verdict. Every link and every shard passes here before each
-//! batch, so a control takes effect within one batch.
+//! the canary's verdict. Every link and every shard passes here before it
+//! reads each batch; the batches already in the pipeline still finish, so
+//! a control takes effect within one window (`PIPELINE_BATCHES` batches).
 
 use std::time::Duration;
 
@@ -35,7 +36,14 @@ pub struct Gate {
     batch_size: usize,
     /// The rate the bucket was made for, and the bucket.
     throttle: Option<(f64, Box<dyn QuotaTake>)>,
-    canary: Option<(u64, Canary)>,
+    canary: Option<CanaryWatch>,
+}
+
+/// The canary's users and its rule, kept by the pipeline beside the gate.
+#[derive(Debug, Clone)]
+pub struct CanaryWatch {
+    users: u64,
+    canary: Canary,
 }
 
 impl Gate {
@@ -43,7 +51,7 @@ impl Gate {
         let header = record.layout.as_ref().map(|l| &l.header);
         // Only the job's own chain sends the canary: shards start after it.
         let canary = match (header.and_then(|h| h.canary.clone()), &record.shard) {
-            (Some(c), None) => Some((c.users_of(record.total_entries.unwrap_or(0)), c)),
+            (Some(c), None) => Some(CanaryWatch { users: c.users_of(record.total_entries.unwrap_or(0)), canary: c }),
             _ => None,
         };
         Gate {
@@ -77,15 +85,8 @@ impl Gate {
         Ok(Verdict::Go)
     }
 
-    /// How many entries the next batch may read: a canary ends at its
-    /// boundary, not inside a batch.
-    pub fn batch_limit(&self, counters: &Counters) -> usize {
-        match &self.canary {
-            Some((users, _)) if counters.entries < *users => {
-                ((users - counters.entries) as usize).min(self.batch_size).max(1)
-            }
-            _ => self.batch_size,
-        }
+    pub fn canary_watch(&self) -> Option<CanaryWatch> {
+        self.canary.clone()
     }
 
     /// Waits until the job's rate lets `users` more go. False when the time
@@ -106,15 +107,28 @@ impl Gate {
         }
         Ok(true)
     }
+}
+
+impl CanaryWatch {
+    /// How many entries the next batch may read, `read` entries in: a
+    /// canary ends at its boundary, not inside a batch.
+    pub fn batch_limit(&self, read: u64, batch_size: usize) -> usize {
+        if read < self.users { ((self.users - read) as usize).min(batch_size).max(1) } else { batch_size }
+    }
+
+    /// True while the canary's users are read but not all finished: nothing
+    /// past them may be read until it is judged.
+    pub fn holds(&self, read: u64, finished: u64) -> bool {
+        read >= self.users && finished < self.users
+    }
 
     /// After a batch moved the counters from `before` to `after`: the
     /// canary's verdict when this batch completed it.
-    pub fn canary(&self, before: u64, after: &Counters) -> Option<CanaryVerdict> {
-        let (users, canary) = self.canary.as_ref()?;
-        if before >= *users || after.entries < *users {
+    pub fn verdict(&self, before: u64, after: &Counters) -> Option<CanaryVerdict> {
+        if before >= self.users || after.entries < self.users {
             return None;
         }
-        Some(judge(canary, after))
+        Some(judge(&self.canary, after))
     }
 }
 
@@ -211,15 +225,17 @@ mod tests {
             first_line: 2,
             has_users: true,
         });
-        let gate = Gate::new(&record, 40);
-        assert_eq!(gate.batch_limit(&counters(0, 0, 0, 0)), 40);
-        assert_eq!(gate.batch_limit(&counters(80, 0, 0, 0)), 20, "the last canary batch stops at 100");
-        assert_eq!(gate.batch_limit(&counters(100, 0, 0, 0)), 40);
-        assert_eq!(gate.canary(80, &counters(99, 10, 0, 0)), None);
+        let watch = Gate::new(&record, 40).canary_watch().unwrap();
+        assert_eq!(watch.batch_limit(0, 40), 40);
+        assert_eq!(watch.batch_limit(80, 40), 20, "the last canary batch stops at 100");
+        assert_eq!(watch.batch_limit(100, 40), 40);
+        assert!(watch.holds(100, 80), "nothing past the canary is read before it is judged");
+        assert!(!watch.holds(80, 40) && !watch.holds(140, 100));
+        assert_eq!(watch.verdict(80, &counters(99, 10, 0, 0)), None);
         assert!(matches!(
-            gate.canary(80, &counters(100, 10, 0, 0)),
+            watch.verdict(80, &counters(100, 10, 0, 0)),
             Some(CanaryVerdict::Passed { then: CanaryThen::Pause, .. })
         ));
-        assert_eq!(gate.canary(100, &counters(140, 10, 0, 0)), None, "judged once");
+        assert_eq!(watch.verdict(100, &counters(140, 10, 0, 0)), None, "judged once");
     }
 }

@@ -1,13 +1,13 @@
-//! One link's work once it holds the job: send batch after batch with a
-//! checkpoint after each, passing the gate (control, rate, canary) before
-//! each; `ending` hands on, pauses or finishes.
+//! One link's work once it holds the job: set up the pipeline (`pipeline`:
+//! batches read ahead and sent through one window, the checkpoint at the
+//! low-water mark), judge the canary when its users are finished, and end
+//! as the reading ended; `ending` hands on, pauses or finishes.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use shared::batch::{CanaryThen, EntryReader, Layout, RawItem, ReadError};
+use shared::batch::{CanaryThen, EntryReader, Layout};
 use shared::caps::Limits;
 use shared::chain::TimeBudget;
-use shared::counters::Counters;
 use shared::jobs::{ControlState, JobRecord, JobStatus};
 use shared::objects::{ByteReader, ObjectError, ObjectRead};
 use shared::render::Renderers;
@@ -19,35 +19,8 @@ use crate::ending::{self, Sent};
 use crate::fanout;
 use crate::gate::{self, CanaryVerdict, Gate, Verdict};
 use crate::link::{Link, LinkError, LinkOutcome, LinkResult};
-use crate::parts;
-use crate::reports;
+use crate::pipeline::{End, Pipeline, Ran};
 use crate::timing::Calendar;
-
-enum BatchEnd {
-    More,
-    Eof,
-    Broken(ReadError),
-}
-
-async fn read_batch<R>(
-    reader: &mut EntryReader<R>,
-    size: usize,
-    items: &mut Vec<RawItem>,
-) -> Result<BatchEnd, LinkError>
-where
-    R: tokio::io::AsyncBufRead + Unpin,
-{
-    items.clear();
-    while items.len() < size {
-        match reader.next_entry().await {
-            Ok(Some(item)) => items.push(item),
-            Ok(None) => return Ok(BatchEnd::Eof),
-            Err(ReadError::Io(e)) => return Err(LinkError::Read(e)),
-            Err(e) => return Ok(BatchEnd::Broken(e)),
-        }
-    }
-    Ok(BatchEnd::More)
-}
 
 /// Sends from the record's offset until the file ends, the time runs low,
 /// or the job's control says otherwise; publishes the link's metrics.
@@ -69,7 +42,7 @@ async fn send<P: Ports>(
     ports: &P,
     link: &Link,
     mut record: JobRecord,
-    mut budget: TimeBudget,
+    budget: TimeBudget,
     metrics: &mut shared::metrics::Link,
 ) -> Result<LinkResult, LinkError> {
     let job = record.job_id.clone();
@@ -99,7 +72,7 @@ async fn send<P: Ports>(
         }
         Err(e) => return Err(e.into()),
     };
-    let mut reader = match &record.shard {
+    let reader = match &record.shard {
         // A shard reads only its range; past the first, its line numbers
         // are unknown (the lines before it were never counted).
         Some(shard) => {
@@ -117,95 +90,34 @@ async fn send<P: Ports>(
         Limits::of(settings.cap_per_day, &settings.category_caps, category, layout.header.category_cap_per_day);
     let job_id = record.job_id.clone();
     let rules = Rules { job_id: &job_id, category, calendar: &calendar, limits: &limits };
-    let mut items = Vec::with_capacity(settings.batch_size);
-    // The first batch of a link may be a resend: a holder that died (or
-    // errored) after writing this batch's failed part but before its
-    // checkpoint left a part that the resend must replace even when it has
-    // no failures, or failed.jsonl would re-drive devices that were delivered.
-    let mut may_be_resend = true;
-    let mut first = true;
+    let names = record.clone();
+    let mut pipeline = Pipeline::new(ports, &renderers, &rules, &names, budget, reader, gate);
     loop {
-        if !first {
-            match gate.check(ports).await? {
-                Verdict::Stop(control) => return ending::stop(ports, link, record, &control, out).await,
-                Verdict::Pause(control) => return ending::pause(ports, link, record, &control, out).await,
-                Verdict::Go => {}
-            }
-        }
-        first = false;
-        let started = Instant::now();
-        let end = read_batch(&mut reader, gate.batch_limit(&record.counters), &mut items).await?;
-        if !items.is_empty() {
-            // The rate: when the time runs out waiting for it, nothing of
-            // this batch has been sent and the next link reads it again.
-            if !gate.admit(items.len() as u64, &budget).await? {
-                tracing::info!(job_id = job, seq, offset = record.offset, "handing on while throttled");
-                return ending::hand_off(ports, link, record, out).await;
-            }
-            let batch_offset = items[0].offset;
-            let result = crate::send::process(ports, &renderers, &rules, &items).await?;
-            if !result.failed_lines.is_empty() || may_be_resend {
-                reports::write_failed_part(ports, &record, batch_offset, &result.failed_lines).await?;
-            }
-            if !result.skipped_lines.is_empty() || may_be_resend {
-                reports::write_skipped_part(ports, &record, batch_offset, &result.skipped_lines).await?;
-            }
-            if may_be_resend {
-                parts::clear_chunks(ports, &record, batch_offset).await?;
-            }
-            parts::write_chunks(ports, &record, batch_offset, &result.deferred).await?;
-            may_be_resend = false;
-            let took = started.elapsed();
-            let entries_before = record.counters.entries;
-            record.counters.add(&result.counters);
-            metrics.batch(&result.counters);
-            record.offset = reader.position();
-            record.line = reader.line();
-            record.busy_ms += took.as_millis() as u64;
-            out.busy_ms += took.as_millis() as u64;
-            if !ending::checkpoint(ports, &mut record).await? {
-                return Ok(out.ended(LinkOutcome::LostClaim));
-            }
-            metrics.checkpointed();
-            out.batches += 1;
-            out.entries += result.counters.entries;
-            log_batch(&record, batch_offset, &result.counters, took, &budget);
-            budget.record_batch(took);
-            if let Some(verdict) = gate.canary(entries_before, &record.counters) {
-                match after_canary(ports, link, record, verdict, out).await? {
+        let end;
+        (record, out, end) = match pipeline.run(record, out, metrics).await? {
+            Ran::LostClaim(out) => return Ok(out.ended(LinkOutcome::LostClaim)),
+            Ran::Drained { record, out, end, canary: None } => (*record, out, end),
+            Ran::Drained { record, out, end, canary: Some(verdict) } => {
+                match after_canary(ports, link, *record, verdict, out).await? {
                     Canaried::Ended(result) => return Ok(result),
-                    Canaried::Going(r, o) => (record, out) = (*r, o),
+                    Canaried::Going(record, out) => (*record, out, end),
                 }
             }
-        }
-        match end {
-            BatchEnd::Eof => return ending::finish(ports, link, record, JobStatus::Done, None, out).await,
-            BatchEnd::Broken(e) => {
-                return ending::finish(ports, link, record, JobStatus::Failed, Some(e.to_string()), out).await;
+        };
+        // The canary passed and nothing ended the reading: go on.
+        let Some(end) = end else { continue };
+        return match end {
+            End::Eof => ending::finish(ports, link, record, JobStatus::Done, None, out).await,
+            End::Broken(e) => ending::finish(ports, link, record, JobStatus::Failed, Some(e.to_string()), out).await,
+            End::HandOff => ending::hand_off(ports, link, record, out).await,
+            End::Throttled => {
+                tracing::info!(job_id = job, seq, offset = record.offset, "handing on while throttled");
+                ending::hand_off(ports, link, record, out).await
             }
-            BatchEnd::More if budget.should_hand_off() => return ending::hand_off(ports, link, record, out).await,
-            BatchEnd::More => {}
-        }
+            End::Stop(control) => ending::stop(ports, link, record, &control, out).await,
+            End::Pause(control) => ending::pause(ports, link, record, &control, out).await,
+        };
     }
-}
-
-fn log_batch(record: &JobRecord, batch_offset: u64, batch: &Counters, took: Duration, budget: &TimeBudget) {
-    let d = batch.total_devices();
-    tracing::info!(
-        job_id = record.job_id,
-        seq = record.seq,
-        offset = batch_offset,
-        next_offset = record.offset,
-        entries = batch.entries,
-        targeted = batch.targeted_users,
-        delivered = d.delivered,
-        pruned = d.pruned,
-        failed = d.failed,
-        retries = d.retries,
-        batch_ms = took.as_millis() as u64,
-        remaining_ms = budget.remaining().as_millis() as u64,
-        "batch sent"
-    );
 }
 
 enum Canaried {

@@ -4,14 +4,15 @@
 //! Failures are written per batch, under a key named by the batch's offset,
 //! so a batch that is sent again after a crash overwrites its own part
 //! instead of adding a second copy. The parts are joined into
-//! `failed.jsonl` when the job ends.
+//! `failed.jsonl` (and `skipped.jsonl`) when the job ends, streamed into a
+//! multipart upload: memory does not grow with the failures.
 
 use bytes::Bytes;
 use chrono::{TimeZone, Utc};
 use serde_json::Value;
 use shared::clock::now_ms;
 use shared::jobs::JobRecord;
-use shared::objects::{ObjectError, ObjectList, ObjectRead, ObjectWrite};
+use shared::objects::{ObjectError, ObjectList, ObjectRead, ObjectWrite, StreamedObject};
 use shared::report::{
     Stopped, Summary, failed_key, failed_parts_prefix, skipped_key, skipped_parts_prefix, summary_key,
 };
@@ -73,8 +74,10 @@ pub async fn read_whole<P: Ports>(ports: &P, bucket: &str, key: &str) -> Result<
     Ok(out)
 }
 
-/// Joins the parts under `prefix` behind `head` (if any) into `key`; None
-/// when every part is empty (resent batches whose lines all went away).
+/// Joins the parts under `prefix` behind `head` (if any) into `key`, one
+/// part at a time into a multipart upload, so memory stays at one part and
+/// one upload buffer however many users failed; None when every part is
+/// empty (resent batches whose lines all went away).
 async fn join_parts<P: Ports>(
     ports: &P,
     bucket: &str,
@@ -83,22 +86,29 @@ async fn join_parts<P: Ports>(
     key: String,
 ) -> Result<Option<String>, ObjectError> {
     let parts = ports.objects().list(bucket, prefix).await?;
-    if parts.is_empty() {
-        return Ok(None);
-    }
-    let mut body = Vec::new();
-    if let Some(head) = head {
-        body.extend_from_slice(head.to_string().as_bytes());
-        body.push(b'\n');
-    }
-    let head_len = body.len();
+    let mut out = StreamedObject::new(ports.objects(), bucket, &key, "application/x-ndjson");
+    let mut lines = 0u64;
     for part in parts {
-        body.extend_from_slice(&read_whole(ports, bucket, &part).await?);
+        let body = read_whole(ports, bucket, &part).await?;
+        if body.is_empty() {
+            continue;
+        }
+        if lines == 0
+            && let Some(head) = &head
+        {
+            out.write(format!("{head}\n").as_bytes()).await?;
+        }
+        lines += 1;
+        if let Err(e) = out.write(&body).await {
+            out.abort().await;
+            return Err(e);
+        }
     }
-    if body.len() == head_len {
+    if lines == 0 {
+        out.abort().await;
         return Ok(None);
     }
-    ports.objects().put(bucket, &key, Bytes::from(body), "application/x-ndjson").await?;
+    out.finish().await?;
     Ok(Some(key))
 }
 

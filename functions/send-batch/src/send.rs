@@ -1,129 +1,155 @@
-//! One batch: sort its users (`audience`), render, send, prune, count.
+//! Sending to one device, and a batch's tally of what came back: counts,
+//! the devices that failed (for `failed.jsonl`) and the dead tokens to
+//! prune. The pipeline (`pipeline`) decides when each device goes.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use futures::stream::{self, StreamExt};
 use serde_json::{Map, Value, json};
 use shared::apps::{Apps, Route, UnknownApp};
-use shared::batch::{Device, RawItem, UserEntry};
+use shared::batch::{Device, UserEntry};
 use shared::counters::Counters;
 use shared::devices::DevicePrune;
-use shared::push::retry::{Final, deliver};
-use shared::render::{Renderer, Renderers};
-
-use crate::audience::{self, AudienceError, Rules};
-use crate::deps::Ports;
 use shared::errors::Chain;
+use shared::push::retry::{Final, deliver};
+use shared::render::{Payloads, Renderer, Renderers};
 
-pub struct BatchResult {
-    pub counters: Counters,
-    /// Lines for `failed.jsonl`: one user entry with the devices that failed.
-    pub failed_lines: Vec<String>,
-    /// Lines for `skipped.jsonl`: every user not sent, and why.
-    pub skipped_lines: Vec<String>,
-    /// Users due later, by instant.
-    pub deferred: BTreeMap<i64, Vec<String>>,
-}
+use crate::audience::Target;
+use crate::deps::Ports;
 
-/// A user with the devices that failed, and why.
-type FailedUser<'a> = (&'a UserEntry, Vec<(Device, String)>);
-
-struct Send<'a> {
-    user: &'a UserEntry,
-    device: Device,
+/// A user to push now, rendered once for all their devices.
+pub struct UserSend<'r> {
+    pub user: UserEntry,
     /// In the user's language (`notification.localized`).
-    renderer: &'a Renderer,
+    pub renderer: &'r Renderer,
+    /// Their payloads, or why they cannot have any (their `vars` push the
+    /// notification over a provider's limit).
+    pub payloads: Result<Payloads, String>,
+    /// Their devices are their stored list, in its order.
+    pub stored: bool,
 }
 
-pub async fn process<P: Ports>(
-    ports: &P,
-    renderers: &Renderers,
-    rules: &Rules<'_>,
-    items: &[RawItem],
-) -> Result<BatchResult, AudienceError> {
-    let audience = audience::sort(ports, rules, items).await?;
-    let mut counters = audience.counters;
-    let sends: Vec<Send<'_>> = audience
-        .now
-        .into_iter()
-        .flat_map(|due| {
-            let renderer = renderers.for_locale(due.locale.as_deref());
-            due.devices.into_iter().map(move |device| Send { user: due.user, device, renderer })
-        })
-        .collect();
+impl<'r> UserSend<'r> {
+    /// Picks the user's renderer by their locale and renders their push.
+    pub fn render(renderers: &'r Renderers, target: Target) -> (Arc<UserSend<'r>>, Vec<Device>) {
+        let renderer = renderers.for_locale(target.locale.as_deref());
+        let payloads = renderer.for_user(&target.user.vars).map_err(|e| e.to_string());
+        let stored = target.stored;
+        (Arc::new(UserSend { user: target.user, renderer, payloads, stored }), target.devices)
+    }
+}
 
+/// Sends one device its user's push: the final outcome and the retries.
+pub async fn one<P: Ports>(ports: &P, user: &UserSend<'_>, device: &Device) -> (Final, u32) {
+    let renderer = user.renderer;
+    // A Live Activity exists only on iOS: another device in such a file is
+    // a mistake in the file, recorded, and never a request.
+    if !renderer.sends_to(device.platform) {
+        let reason = format!(
+            "a {} push is sent to iOS only; {} devices are not sent",
+            renderer.kind().as_str(),
+            device.platform.as_str()
+        );
+        return (Final::Failed(reason), 0);
+    }
+    let settings = ports.settings();
+    // Each device goes as its own app: a device of an app this deployment
+    // does not know fails, named; it is never pruned.
+    let route = match route(&settings.apps, renderer, device) {
+        Ok(route) => route,
+        Err(unknown) => return (Final::Failed(unknown.to_string()), 0),
+    };
+    match &user.payloads {
+        Ok(payloads) => deliver(ports.push(), &settings.retry, &route, device, payloads, renderer.headers()).await,
+        Err(e) => (Final::Failed(e.clone()), 0),
+    }
+}
+
+/// How many requests one link keeps in flight: every provider's window.
+pub fn window<P: Ports>(ports: &P) -> usize {
     let settings = ports.settings();
     let in_flight = settings.apns.as_ref().map_or(0, |a| a.max_in_flight)
         + settings.fcm.as_ref().map_or(0, |f| f.max_in_flight)
         + settings.webpush.as_ref().map_or(0, |w| w.max_in_flight);
-    let results: Vec<(Send<'_>, Final, u32)> = stream::iter(sends)
-        .map(|send| async move {
-            let renderer = send.renderer;
-            // A Live Activity exists only on iOS: another device in such a
-            // file is a mistake in the file, recorded, and never a request.
-            if !renderer.sends_to(send.device.platform) {
-                let reason = format!(
-                    "a {} push is sent to iOS only; {} devices are not sent",
-                    renderer.kind().as_str(),
-                    send.device.platform.as_str()
-                );
-                return (send, Final::Failed(reason), 0);
-            }
-            // Each device goes as its own app: a device of an app this
-            // deployment does not know fails, named; it is never pruned.
-            let route = match route(&settings.apps, renderer, &send.device) {
-                Ok(route) => route,
-                Err(unknown) => return (send, Final::Failed(unknown.to_string()), 0),
-            };
-            let (outcome, retries) = match renderer.for_user(&send.user.vars) {
-                Ok(payloads) => {
-                    let (push, policy, headers) = (ports.push(), &settings.retry, renderer.headers());
-                    deliver(push, policy, &route, &send.device, &payloads, headers).await
-                }
-                Err(e) => (Final::Failed(e.to_string()), 0),
-            };
-            (send, outcome, retries)
-        })
-        .buffer_unordered(in_flight.max(1))
-        .collect()
-        .await;
+    in_flight.max(1)
+}
 
-    let mut failed: BTreeMap<&str, FailedUser<'_>> = BTreeMap::new();
-    let mut dead = Vec::new();
-    for (send, outcome, retries) in results {
-        let c = counters.platform(send.device.platform);
+/// A dead token to prune: its user, its device, and its position in the
+/// user's stored list when the lookup read it there.
+pub struct Dead {
+    user_id: String,
+    device: Device,
+    index: Option<usize>,
+}
+
+/// A user with the devices that failed, and why.
+type FailedUser<'r> = (Arc<UserSend<'r>>, Vec<(Device, String)>);
+
+/// What a batch's sends came back with, as they come back.
+#[derive(Default)]
+pub struct Tally<'r> {
+    pub counters: Counters,
+    failed: BTreeMap<String, FailedUser<'r>>,
+    /// Every dead token, with where the lookup saw it.
+    pub dead: Vec<Dead>,
+}
+
+impl<'r> Tally<'r> {
+    pub fn new(counters: Counters) -> Self {
+        Tally { counters, ..Tally::default() }
+    }
+
+    /// `index`: the device's position among its user's devices.
+    pub fn record(&mut self, user: &Arc<UserSend<'r>>, index: usize, device: Device, outcome: Final, retries: u32) {
+        let c = self.counters.platform(device.platform);
         c.attempted += 1;
         c.retries += u64::from(retries);
         match outcome {
             Final::Delivered => c.delivered += 1,
             Final::Dead(_) => {
                 c.pruned += 1;
-                dead.push((send.user.user_id.as_str(), send.device.token));
+                let index = user.stored.then_some(index);
+                self.dead.push(Dead { user_id: user.user.user_id.clone(), device, index });
             }
             Final::Failed(reason) => {
                 c.failed += 1;
-                failed
-                    .entry(send.user.user_id.as_str())
-                    .or_insert((send.user, Vec::new()))
+                self.failed
+                    .entry(user.user.user_id.clone())
+                    .or_insert_with(|| (Arc::clone(user), Vec::new()))
                     .1
-                    .push((send.device, reason));
+                    .push((device, reason));
             }
         }
     }
 
-    // The provider has spoken; a table error here must not resend the batch.
-    let prune_errors = stream::iter(dead)
-        .map(|(user_id, token)| async move { ports.devices().prune(user_id, &token).await.map_err(|e| (user_id, e)) })
+    /// Lines for `failed.jsonl`, in user id order: one user entry each,
+    /// with the devices that failed.
+    pub fn failed_lines(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.failed).into_values().map(|(user, devices)| failed_line(&user.user, devices)).collect()
+    }
+}
+
+/// Removes dead tokens. The provider has spoken; a table error here must
+/// not resend the batch, so it is logged and the token is pruned the next
+/// time a send finds it dead.
+pub async fn prune<P: Ports>(ports: &P, dead: Vec<Dead>) {
+    let errors = stream::iter(dead)
+        .map(|Dead { user_id, device, index }| async move {
+            let devices = ports.devices();
+            let pruned = match index {
+                Some(i) => devices.prune_seen(&user_id, device.platform, &device.token, i).await,
+                None => devices.prune(&user_id, &device.token).await,
+            };
+            pruned.map_err(|e| (user_id, e))
+        })
         .buffer_unordered(16)
         .filter_map(|r| async move { r.err() })
         .collect::<Vec<_>>()
         .await;
-    for (user_id, e) in prune_errors {
+    for (user_id, e) in errors {
         tracing::error!(user_id, error = %Chain(&e), "could not remove a dead token");
     }
-
-    let failed_lines = failed.into_values().map(|(user, devices)| failed_line(user, devices)).collect();
-    Ok(BatchResult { counters, failed_lines, skipped_lines: audience.skipped_lines, deferred: audience.deferred })
 }
 
 /// Where a device's request goes. A device that names no app goes as the

@@ -49,6 +49,9 @@ pub struct Settings {
     pub devices_table: String,
     pub jobs_table: String,
     pub batch_size: usize,
+    /// Batches a link keeps open at once (`PIPELINE_BATCHES`): read ahead
+    /// while the earlier ones send. A crash resends at most these.
+    pub pipeline_batches: usize,
     pub max_run: Option<Duration>,
     pub margin_floor: Duration,
     pub lease: Duration,
@@ -114,6 +117,7 @@ impl Settings {
             devices_table: env.required_string(shared::schema::DEVICES.env, "the devices table"),
             jobs_table: env.required_string(shared::schema::JOBS.env, "the jobs table"),
             batch_size: env.bounded_or("BATCH_SIZE", 500, 1..=10_000),
+            pipeline_batches: env.bounded_or("PIPELINE_BATCHES", 4, 1..=64),
             max_run,
             margin_floor,
             // A batch whose devices all need every retry (5 attempts, 10 s

@@ -5,6 +5,7 @@ use std::future::Future;
 
 use super::model::{Registered, Registration, UserDevices};
 use super::preferences::Preferences;
+use crate::batch::Platform;
 use crate::dynamo::DynamoError;
 
 /// Conditional writes lost to concurrent writers before giving up: each loss
@@ -45,6 +46,20 @@ pub trait DeviceLookup: Send + Sync {
 /// Removes a dead token, only if it is still the same token.
 pub trait DevicePrune: Send + Sync {
     fn prune(&self, user_id: &str, token: &str) -> impl Future<Output = Result<bool, DeviceError>> + Send;
+
+    /// The same, for a token the lookup read at `index` of the user's list:
+    /// a store may first try the one conditional write that removes it there
+    /// (saving the read), and prune as above when the list has moved.
+    fn prune_seen(
+        &self,
+        user_id: &str,
+        platform: Platform,
+        token: &str,
+        index: usize,
+    ) -> impl Future<Output = Result<bool, DeviceError>> + Send {
+        let _ = (platform, index);
+        self.prune(user_id, token)
+    }
 }
 
 /// Adds a device to a user, or refreshes it; never more than `max_devices`.

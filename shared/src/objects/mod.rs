@@ -11,10 +11,12 @@ use bytes::Bytes;
 use tokio::io::{AsyncBufRead, BufReader};
 
 mod event;
+mod streamed;
 mod upload;
 
 pub use event::{CreatedObject, created_objects};
-pub use upload::{Created, ObjectCreate, ObjectUpload, PART_BYTES, StreamedObject};
+pub use streamed::{PART_BYTES, StreamedObject};
+pub use upload::{Created, ObjectCreate, ObjectUpload};
 
 pub type ByteReader = Box<dyn AsyncBufRead + Send + Unpin>;
 

@@ -117,6 +117,7 @@ pub fn settings(batch_size: usize, max_run: Option<f64>) -> Settings {
         devices_table: "d".into(),
         jobs_table: "j".into(),
         batch_size,
+        pipeline_batches: 4,
         max_run: max_run.map(Duration::from_secs_f64),
         margin_floor: Duration::ZERO,
         lease: Duration::from_millis(200),
@@ -284,4 +285,22 @@ pub fn summary<P>(d: &Memory<P>) -> Summary {
     let job = top.next().expect("a job record");
     assert!(top.next().is_none(), "one job");
     serde_json::from_slice(&d.objects.get(BUCKET, &format!("reports/{}/summary.json", job.job_id)).unwrap()).unwrap()
+}
+
+/// Runs a link until `pushes` devices have had a push, then drops it where
+/// it stands, as a killed process would leave it.
+pub async fn crash_after(d: &TestDeps, payload: Value, pushes: usize) {
+    let run = invoke(d, payload);
+    tokio::pin!(run);
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut run => panic!("the link ended before {pushes} pushes"),
+            _ = tokio::task::yield_now() => {
+                if d.push.delivered.lock().unwrap().len() >= pushes {
+                    return;
+                }
+            }
+        }
+    }
 }
