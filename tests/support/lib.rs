@@ -16,4 +16,5 @@ pub use wait::eventually;
 pub mod approval;
 pub mod fault_proxy;
 pub mod gateway;
+pub mod iam;
 pub mod reliability;
