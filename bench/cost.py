@@ -2,6 +2,7 @@
 `cost` section to latest.json.
 
 usage: cost.py LATEST_JSON
+       cost.py --price USAGE_JSON DELIVERIES   (a job's receipt, as summary.json's `cost` has it)
 
 Prices are list prices (us-east-1) as of 2026-11. The Lambda prices are the
 ones the project's issue names; the S3 and DynamoDB ones are their public
@@ -18,6 +19,7 @@ PRICES = {
     "lambda_per_million_requests": 0.20,
     "s3_get_head_per_thousand": 0.0004,
     "s3_put_per_thousand": 0.005,
+    "s3_list_per_thousand": 0.005,
     "dynamodb_per_million_read_units": 0.125,
     "dynamodb_per_million_write_units": 0.625,
     "sns_mobile_push_per_million": 0.50,
@@ -91,6 +93,26 @@ def model(rate_one_core, pushes=1_000_000, devices_per_user=1.0):
     return out
 
 
+def price(usage, deliveries):
+    """A job's cost from what it used (shared::cost::Usage's fields); the
+    Rust side (shared::cost::Prices::price) must give the same figures."""
+    compute = usage["gb_seconds"] * PRICES["lambda_arm64_per_gb_second"]
+    requests = usage["invocations"] * PRICES["lambda_per_million_requests"] / 1e6
+    s3 = (usage["s3_get"] * PRICES["s3_get_head_per_thousand"]
+          + usage["s3_put"] * PRICES["s3_put_per_thousand"]
+          + usage["s3_list"] * PRICES["s3_list_per_thousand"]) / 1000
+    dynamodb = (usage["dynamodb_read_units"] * PRICES["dynamodb_per_million_read_units"]
+                + usage["dynamodb_write_units"] * PRICES["dynamodb_per_million_write_units"]) / 1e6
+    return {
+        "lambda_compute_usd": compute,
+        "lambda_requests_usd": requests,
+        "s3_usd": s3,
+        "dynamodb_usd": dynamodb,
+        "total_usd": compute + requests + s3 + dynamodb,
+        "sns_mobile_push_usd": deliveries * PRICES["sns_mobile_push_per_million"] / 1e6,
+    }
+
+
 def main(path):
     latest = json.loads(Path(path).read_text())
     rate = latest.get("headline", {}).get("pushbatch_best_per_second")
@@ -105,4 +127,7 @@ def main(path):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[1] == "--price":
+        print(json.dumps(price(json.loads(sys.argv[2]), int(sys.argv[3]))))
+    else:
+        main(sys.argv[1])

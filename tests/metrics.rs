@@ -1,6 +1,7 @@
 //! Metrics on the local stack: a small send's EMF documents, written by
 //! send-batch to stdout and collected from `cargo lambda watch`'s log, all
-//! parse, and the push clients' counts add up to what the sandbox saw.
+//! parse, the push clients' counts add up to what the sandbox saw, and the
+//! links' counts add up to the job's summary.
 
 use std::time::Duration;
 
@@ -76,5 +77,34 @@ async fn a_send_publishes_metrics_that_add_up_to_the_sandbox() -> anyhow::Result
     }
     assert!(report.aws_latency.contains_key("DynamoDB BatchGetItem"), "{:?}", report.aws_latency.keys());
     assert!(report.aws_latency.contains_key("S3 GetObject"), "{:?}", report.aws_latency.keys());
+
+    // The links' own counts add up to the job's summary: users read, and
+    // devices by provider and outcome.
+    let summary = stack
+        .s3()
+        .await
+        .get_object()
+        .bucket(stack.bucket())
+        .key(format!("reports/{job}/summary.json"))
+        .send()
+        .await?
+        .body
+        .collect()
+        .await?
+        .into_bytes();
+    let summary: shared::report::Summary = serde_json::from_slice(&summary)?;
+    let count = |key: &str| report.counts.get(key).copied().unwrap_or(0);
+    assert_eq!(count("LinkUsers"), summary.counters.entries, "{:?}", report.counts);
+    for (platform, d) in &summary.counters.devices {
+        let provider = shared::metrics::Provider::from(*platform).as_str();
+        for (metric, n) in [
+            ("DevicesAttempted", d.attempted),
+            ("DevicesDelivered", d.delivered),
+            ("DevicesPruned", d.pruned),
+            ("DevicesFailed", d.failed),
+        ] {
+            assert_eq!(count(&format!("{metric} {provider}")), n, "{metric} {provider} vs the summary");
+        }
+    }
     Ok(())
 }

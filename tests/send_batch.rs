@@ -7,6 +7,7 @@ mod rarer_paths;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use anyhow::Context as _;
 use aws_sdk_s3::primitives::ByteStream;
 use pushbatch::seed::{SeedOptions, SeedUser, user_record, write_users};
 use pushbatch_tests::{Stack, StackOptions, eventually};
@@ -153,6 +154,42 @@ async fn start() -> anyhow::Result<Harness> {
     Ok(Harness { stack, jobs })
 }
 
+/// The job's cost receipt: what the job used, as DynamoDB and S3 answered
+/// through the SDK's meter, and its dollars as bench/cost.py prices the
+/// same usage.
+fn check_receipt(summary: &Summary) -> anyhow::Result<()> {
+    let receipt = summary.cost.as_ref().context("summary.json has a cost receipt")?;
+    let u = &receipt.usage;
+    assert_eq!(u.invocations, summary.invocations, "one Lambda request per invocation");
+    assert!(u.gb_seconds > 0.0, "{u:?}");
+    // At least a ranged GET per link and the HEAD; the summary and the
+    // reports are PUTs.
+    assert!(u.s3_get > summary.invocations && u.s3_put >= 2, "{u:?}");
+    // Every user is looked up: half a read unit each (eventually
+    // consistent, items under 4 KB), plus the controls' and claims' reads.
+    let users = summary.counters.valid_users as f64;
+    assert!(u.dynamodb_read_units >= users * 0.5, "{u:?} for {users} users");
+    assert!(u.dynamodb_write_units >= (summary.counters.batches) as f64, "a checkpoint a batch: {u:?}");
+    assert_eq!(receipt.deliveries, summary.counters.total_devices().delivered);
+    let root = pushbatch::context::find_workspace_root(std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
+        .context("workspace root")?;
+    let python = root.join(".local/venv/bin/python");
+    let out = std::process::Command::new(if python.exists() { python } else { "python3".into() })
+        .arg(root.join("bench/cost.py"))
+        .args(["--price", &serde_json::to_string(u)?, &receipt.deliveries.to_string()])
+        .output()?;
+    anyhow::ensure!(out.status.success(), "cost.py: {}", String::from_utf8_lossy(&out.stderr));
+    let model: Value = serde_json::from_slice(&out.stdout)?;
+    let ours = serde_json::to_value(receipt)?;
+    for field in
+        ["lambda_compute_usd", "lambda_requests_usd", "s3_usd", "dynamodb_usd", "total_usd", "sns_mobile_push_usd"]
+    {
+        let (a, b) = (ours[field].as_f64().unwrap_or(f64::NAN), model[field].as_f64().unwrap_or(f64::NAN));
+        assert!((a - b).abs() <= 1e-12 * b.abs().max(1.0), "{field}: receipt {a} vs cost.py {b}");
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn send_batch_on_the_local_stack() -> anyhow::Result<()> {
     let h = start().await?;
@@ -215,6 +252,7 @@ async fn send_batch_on_the_local_stack() -> anyhow::Result<()> {
     );
     assert!(expected_dead.iter().filter(|t| failed_tokens.contains(*t)).all(|t| table.contains(t)));
     assert!(expected_live.iter().all(|t| table.contains(t)), "live tokens stay");
+    check_receipt(&summary)?;
 
     // 2. A duplicate continuation, delivered after the fact, does nothing.
     let before = h.deliveries().await?;

@@ -54,7 +54,14 @@ pub enum Route {
     Apns { environment: ApnsEnvironment, topic: HeaderValue },
     /// The FCM client of the app's Firebase project (None: the default one).
     Fcm { project: Option<String> },
+    /// The subscription's own push service, named by its endpoint: a
+    /// browser subscribes for a site, not an app, so there is nothing to
+    /// configure per app.
+    WebPush,
 }
+
+/// Every web device goes out the same way, whatever `app` it names.
+static WEB: App = App { id: String::new(), platform: Platform::Web, route: Route::WebPush, service_account: None };
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct App {
@@ -138,6 +145,8 @@ impl Apps {
                     }
                     ios(&e.app, e.environment.unwrap_or_default())?
                 }
+                // A browser subscribes for a site, not an app: see Route::WebPush.
+                Platform::Web => return Err(format!("{}: web devices need no entry in APPS", at("platform"))),
                 Platform::Android => {
                     if e.environment.is_some() {
                         return Err(format!("{}: `environment` is for ios apps", at("app")));
@@ -165,6 +174,9 @@ impl Apps {
 
     /// The app a device is sent as.
     pub fn resolve(&self, device: &Device) -> Result<&App, UnknownApp> {
+        if device.platform == Platform::Web {
+            return Ok(&WEB);
+        }
         let unknown = |app: &str| UnknownApp { app: app.to_owned(), platform: device.platform.as_str() };
         match &device.app {
             Some(id) => match self.by_id.get(&(device.platform, id.clone())) {
@@ -238,6 +250,8 @@ mod tests {
         );
         assert_eq!(apps.resolve(&device(Platform::Android, None)).unwrap().route, Route::Fcm { project: None });
         assert!(apps.knows(Platform::Android, "any.package"), "one project holds every package until APPS lists them");
+        let web = Device { app: Some("any.site".into()), ..Device::new(Platform::Web, "https://push.example/1") };
+        assert_eq!(apps.resolve(&web).unwrap().route, Route::WebPush, "a browser needs no app");
     }
 
     #[test]
@@ -271,6 +285,7 @@ mod tests {
         for (json, needle) in [
             (r#"[{"app": "<b>", "platform": "ios"}]"#, "APPS[0].app must be a bundle id"),
             (r#"[{"app": "a.b", "platform": "windows"}]"#, "APPS[0].platform must be ios or android"),
+            (r#"[{"app": "a.b", "platform": "web"}]"#, "APPS[0].platform: web devices need no entry"),
             (r#"[{"app": "a.b", "platform": "android", "project": "other"}]"#, "needs its own `service_account`"),
             (r#"[{"app": "a.b", "platform": "ios", "colour": "red"}]"#, "unknown field `colour`"),
             (

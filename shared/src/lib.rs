@@ -17,6 +17,7 @@ pub mod dynamo;
 pub mod errors;
 pub mod invoke;
 pub mod jobs;
+pub mod locale;
 pub mod logging;
 pub mod mail;
 pub mod metrics;

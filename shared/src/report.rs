@@ -82,6 +82,9 @@ pub struct Summary {
     /// A stopped job: who stopped it, why, where, and what was not sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped: Option<Stopped>,
+    /// What the job used of AWS, priced (see `crate::cost`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::cost::Receipt>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -93,6 +93,7 @@ pub fn roll_up(parent: &mut JobRecord, shard: &JobRecord) -> bool {
     parent.counters.add(&shard.counters);
     parent.busy_ms += shard.busy_ms;
     parent.invocations += shard.invocations;
+    parent.usage.add(&shard.usage);
     true
 }
 
@@ -121,6 +122,7 @@ pub fn live(parent: &JobRecord, shards: &[JobRecord]) -> JobRecord {
             job.counters.add(&shard.counters);
             job.busy_ms += shard.busy_ms;
             job.invocations += shard.invocations;
+            job.usage.add(&shard.usage);
         }
     }
     job

@@ -105,3 +105,21 @@ pub fn sigv4_headers(
     let (instructions, _) = sign(request, &params)?.into_parts();
     Ok(instructions.headers().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
 }
+
+/// A `/backend/` PUT through the gateway, signed as a backend signs it
+/// (`path` from the API's root, e.g. `/backend/users/u-1/preferences`):
+/// the status and the JSON answer.
+pub async fn backend_put(stack: &Stack, path: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
+    let url = format!("{}{path}", stack.var("GATEWAY_URL")?);
+    let bytes = body.to_string();
+    let content_type = ("content-type", "application/json");
+    let mut request = stack.http().put(&url).header(content_type.0, content_type.1).body(bytes.clone());
+    for (name, value) in sigv4_headers(stack, "PUT", &url, &[content_type], bytes.as_bytes())? {
+        request = request.header(name, value);
+    }
+    let response = request.send().await.with_context(|| format!("PUT {url}"))?;
+    let status = response.status().as_u16();
+    let text = response.text().await?;
+    let answer = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Ok((status, answer))
+}

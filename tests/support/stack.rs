@@ -177,6 +177,12 @@ impl Stack {
         self.get_json(&format!("{}/stats", self.var("SANDBOX_URL")?)).await
     }
 
+    /// The last APNs payload push-sandbox delivered to `token` (with
+    /// `--track-tokens`).
+    pub async fn sandbox_payload(&self, token: &str) -> anyhow::Result<Value> {
+        self.get_json(&format!("{}/payloads/{token}", self.var("SANDBOX_URL")?)).await
+    }
+
     /// push-sandbox's `POST /stats/reset`.
     pub async fn sandbox_reset_stats(&self) -> anyhow::Result<()> {
         let url = format!("{}/stats/reset", self.var("SANDBOX_URL")?);

@@ -1,14 +1,40 @@
 //! The benchmark's batch file: a JSONL header, then one user per line with
-//! one inline device, alternating iOS (64 hex) and Android (152-character
-//! FCM-like token). Deterministic, so every run sends the same bytes.
+//! one inline device, taking turns over the chosen platforms: iOS (64 hex),
+//! Android (152-character FCM-like token), or a browser (one of the push
+//! sandbox's subscriptions, round robin). Deterministic, so every run sends
+//! the same bytes.
 
 use std::io::{BufWriter, Write};
 use std::path::Path;
+
+use serde_json::Value;
+use shared::batch::Platform;
 
 /// The notification: an alert with a `{{name}}` placeholder (so every user is
 /// rendered, as a personalised campaign is) that renders to about 260 bytes
 /// for APNs.
 pub const HEADER: &str = r#"{"campaign":"day21-inactive","variant":"B","category":"re-engagement","notification":{"title":"We miss you","body":"See what's new in the app this week, {{name}} - three new stories picked for you","data":{"deeplink":"app://home/stories?src=push&campaign=day21-inactive&v=B"},"sound":"default","badge":1,"collapse_key":"day21","ttl_seconds":86400,"priority":"high","apns":{"topic":"com.example.app","aps":{"thread-id":"day21","mutable-content":1}}}}"#;
+
+/// What to write: the platforms users take turns over, whether the text has
+/// a placeholder, and the subscriptions web users get.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub users: u64,
+    pub platforms: Vec<Platform>,
+    /// With `{{name}}` (every user rendered) or the same text written out
+    /// (one render shared by all).
+    pub placeholders: bool,
+    /// `PushSubscription.toJSON()` objects, for web users.
+    pub subscriptions: Vec<Value>,
+}
+
+#[cfg(test)]
+impl Spec {
+    /// The file bench/run has always used: half iOS, half Android, personalised.
+    pub fn mixed(users: u64) -> Self {
+        Spec { users, platforms: vec![Platform::Ios, Platform::Android], placeholders: true, subscriptions: Vec::new() }
+    }
+}
 
 const NAMES: [&str; 8] = ["Ann", "Bob", "Chidi", "Dana", "Eun-ji", "Farah", "Goran", "Hiro"];
 const FCM_ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -58,22 +84,33 @@ fn not_dead(mut t: String) -> String {
 }
 
 /// Writes the header and `users` entries; returns the file's size in bytes.
-pub fn write(out: &mut impl Write, users: u64) -> std::io::Result<u64> {
+pub fn write(out: &mut impl Write, spec: &Spec) -> std::io::Result<u64> {
     let mut rng = Mix(0x005E_ED0F_B47C);
     let mut bytes = 0u64;
     let mut line = String::with_capacity(320);
-    line.push_str(HEADER);
+    // Without the placeholder the text is the same length, so the two files
+    // differ only in whether users share one render.
+    line.push_str(&if spec.placeholders { HEADER.to_owned() } else { HEADER.replace("{{name}}", "Ann") });
     line.push('\n');
-    for i in 0..users {
+    let platforms = if spec.platforms.is_empty() { &[Platform::Ios][..] } else { &spec.platforms[..] };
+    let mut web = 0;
+    for i in 0..spec.users {
         out.write_all(line.as_bytes())?;
         bytes += line.len() as u64;
         line.clear();
-        let (platform, token) =
-            if i % 2 == 0 { ("ios", ios_token(&mut rng)) } else { ("android", fcm_token(&mut rng)) };
+        let device = match platforms[(i % platforms.len() as u64) as usize] {
+            Platform::Ios => format!(r#"{{"platform":"ios","token":"{}"}}"#, ios_token(&mut rng)),
+            Platform::Android => format!(r#"{{"platform":"android","token":"{}"}}"#, fcm_token(&mut rng)),
+            Platform::Web => {
+                let Some(sub) = spec.subscriptions.get(web % spec.subscriptions.len().max(1)) else {
+                    return Err(std::io::Error::other("web users need --web-subscriptions"));
+                };
+                web += 1;
+                format!(r#"{{"platform":"web","subscription":{sub}}}"#)
+            }
+        };
         let name = NAMES[(i % NAMES.len() as u64) as usize];
-        line.push_str(&format!(
-            r#"{{"user_id":"u-{i:07}","vars":{{"name":"{name}"}},"devices":[{{"platform":"{platform}","token":"{token}"}}]}}"#
-        ));
+        line.push_str(&format!(r#"{{"user_id":"u-{i:07}","vars":{{"name":"{name}"}},"devices":[{device}]}}"#));
         line.push('\n');
     }
     out.write_all(line.as_bytes())?;
@@ -83,12 +120,12 @@ pub fn write(out: &mut impl Write, users: u64) -> std::io::Result<u64> {
 
 /// Writes the file atomically (a temp file renamed into place), so an
 /// interrupted run never leaves a half-written cache behind.
-pub async fn write_file(path: &Path, users: u64) -> anyhow::Result<u64> {
+pub async fn write_file(path: &Path, spec: Spec) -> anyhow::Result<u64> {
     let path = path.to_owned();
     tokio::task::spawn_blocking(move || -> anyhow::Result<u64> {
         let tmp = path.with_extension("partial");
         let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp)?);
-        let bytes = write(&mut out, users)?;
+        let bytes = write(&mut out, &spec)?;
         out.flush()?;
         drop(out);
         std::fs::rename(&tmp, &path)?;
@@ -99,14 +136,14 @@ pub async fn write_file(path: &Path, users: u64) -> anyhow::Result<u64> {
 
 #[cfg(test)]
 mod tests {
-    use shared::batch::{Encoding, EntryReader, Platform, discover};
+    use shared::batch::{Encoding, EntryReader, discover};
 
     use super::*;
 
     #[tokio::test]
     async fn every_entry_is_a_valid_user_with_a_live_well_formed_token() {
         let mut buf = Vec::new();
-        let bytes = write(&mut buf, 1000).expect("write");
+        let bytes = write(&mut buf, &Spec::mixed(1000)).expect("write");
         assert_eq!(bytes, buf.len() as u64);
         let layout = discover(buf.as_slice(), Encoding::Jsonl).await.expect("header");
         let rest = &buf[layout.users_start as usize..];
@@ -128,6 +165,7 @@ mod tests {
                     assert_eq!(d.token.len(), FCM_TOKEN_LEN);
                     android += 1;
                 }
+                Platform::Web => panic!("no web users in the mixed file"),
             }
         }
         assert_eq!((ios, android), (500, 500));
@@ -136,8 +174,28 @@ mod tests {
     #[test]
     fn is_deterministic() {
         let (mut a, mut b) = (Vec::new(), Vec::new());
-        write(&mut a, 50).expect("a");
-        write(&mut b, 50).expect("b");
+        write(&mut a, &Spec::mixed(50)).expect("a");
+        write(&mut b, &Spec::mixed(50)).expect("b");
         assert_eq!(a, b);
+    }
+
+    #[tokio::test]
+    async fn web_users_and_a_shared_text() {
+        let sub = serde_json::json!({"endpoint": "https://127.0.0.1:9/wp/1", "keys": {
+            "p256dh": "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4",
+            "auth": "BTBZMqHH6r4Tts7J_aSIgg"}});
+        let spec = Spec { users: 4, platforms: vec![Platform::Web], placeholders: false, subscriptions: vec![sub] };
+        let mut buf = Vec::new();
+        write(&mut buf, &spec).expect("write");
+        let layout = discover(buf.as_slice(), Encoding::Jsonl).await.expect("header");
+        assert!(!layout.header.notification.body.as_deref().unwrap_or("").contains("{{"));
+        let rest = &buf[layout.users_start as usize..];
+        let mut reader = EntryReader::new(rest, layout.users_start, Encoding::Jsonl, layout.first_line);
+        while let Some(item) = reader.next_entry().await.expect("entry") {
+            let device = &item.entry.expect("valid user").devices.expect("inline")[0];
+            assert_eq!((device.platform, device.token.as_str()), (Platform::Web, "https://127.0.0.1:9/wp/1"));
+        }
+        let no_subs = Spec { subscriptions: vec![], ..spec };
+        assert!(write(&mut Vec::new(), &no_subs).is_err());
     }
 }

@@ -6,7 +6,9 @@
 mod cpu;
 mod generate;
 mod payload;
+mod render;
 mod send;
+mod web;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,12 +25,39 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Writes a JSONL batch file: 50/50 iOS / Android, one inline device per user, no dead tokens.
+    /// Writes a JSONL batch file: one inline device per user, taking turns
+    /// over the platforms (50/50 iOS / Android by default), no dead tokens.
     Generate {
         #[arg(long)]
         out: PathBuf,
         #[arg(long, default_value_t = 1_000_000)]
         users: u64,
+        /// Comma-separated: ios, android, web.
+        #[arg(long, default_value = "ios,android")]
+        platforms: String,
+        /// The same text without its `{{name}}` placeholder.
+        #[arg(long)]
+        no_placeholders: bool,
+        /// Subscriptions for web users (`sendpath subscribe`'s output).
+        #[arg(long)]
+        web_subscriptions: Option<PathBuf>,
+    },
+    /// Makes subscriptions on the push sandbox, as browsers would.
+    Subscribe {
+        /// The sandbox's plain listener, host:port.
+        #[arg(long)]
+        sandbox_http: String,
+        #[arg(long, default_value_t = 100)]
+        count: usize,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The CPU one Web Push message's encryption takes (RFC 8291), alone.
+    Encrypt {
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long, default_value_t = 20_000)]
+        messages: u64,
     },
     /// Prints an APNs provider token (ES256 JWT) signed with a .p8 key.
     Jwt {
@@ -56,8 +85,15 @@ enum Command {
         #[arg(long, default_value = "com.example.app")]
         topic: String,
     },
+    /// Reads and renders every user of a batch file, without sending: CPU per user.
+    Render {
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        passes: u32,
+    },
     /// Sends every user of a batch file and prints the figures as JSON.
-    Send(send::SendArgs),
+    Send(Box<send::SendArgs>),
 }
 
 // The same allocator as send-batch, so the bench measures what ships.
@@ -72,8 +108,17 @@ fn main() -> anyhow::Result<()> {
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("building the tokio runtime")?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Generate { out, users } => {
-                let bytes = generate::write_file(&out, users).await?;
+            Command::Generate { out, users, platforms, no_placeholders, web_subscriptions } => {
+                let platforms = platforms
+                    .split(',')
+                    .map(|p| shared::batch::Platform::parse(p.trim()).with_context(|| format!("platform {p:?}")))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                let subscriptions = match &web_subscriptions {
+                    Some(path) => web::read_subscriptions(path)?,
+                    None => Vec::new(),
+                };
+                let spec = generate::Spec { users, platforms, placeholders: !no_placeholders, subscriptions };
+                let bytes = generate::write_file(&out, spec).await?;
                 tracing::info!(path = %out.display(), users, bytes, "batch file written");
                 Ok(())
             }
@@ -89,6 +134,15 @@ fn main() -> anyhow::Result<()> {
                 let account = gcp_auth::CustomServiceAccount::from_json(&json)?;
                 let token = gcp_auth::TokenProvider::token(&account, &[shared::push::fcm::SCOPE]).await?;
                 println!("{}", token.as_str());
+                Ok(())
+            }
+            Command::Subscribe { sandbox_http, count, out } => web::subscribe(&sandbox_http, count, &out).await,
+            Command::Encrypt { file, messages } => {
+                println!("{}", serde_json::to_string(&web::encrypt(&file, messages).await?)?);
+                Ok(())
+            }
+            Command::Render { file, passes } => {
+                println!("{}", serde_json::to_string(&render::run(&file, passes).await?)?);
                 Ok(())
             }
             Command::Payload { file, apns_out, fcm_out, topic } => {

@@ -1,6 +1,6 @@
 //! The measured loop: the batch reader feeds the renderer, and every device
-//! goes through `deliver` on the production APNs / FCM clients, with a
-//! bounded number of requests in flight.
+//! goes through `deliver` on the production APNs / FCM / Web Push clients,
+//! with a bounded number of requests in flight.
 
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -16,6 +16,8 @@ use shared::push::apns::{ApnsClient, TokenSigner};
 use shared::push::fcm::FcmClient;
 use shared::push::h2::PoolOptions;
 use shared::push::retry::{Final, RetryPolicy, deliver};
+use shared::push::vapid::{VapidKey, VapidSigner};
+use shared::push::webpush::{WebPushClient, WebPushOptions};
 use shared::render::{Payloads, Renderer};
 
 use crate::cpu;
@@ -44,7 +46,12 @@ pub struct SendArgs {
     /// FCM service-account JSON (its token_uri is the sandbox's /token).
     #[arg(long)]
     pub fcm_service_account: PathBuf,
-    /// Requests in flight, both providers together.
+    /// The VAPID private key (PEM or base64url scalar): sends web users too.
+    #[arg(long)]
+    pub webpush_key: Option<PathBuf>,
+    #[arg(long, default_value = "mailto:bench@example.com")]
+    pub webpush_subject: String,
+    /// Requests in flight, every provider together.
     #[arg(long, default_value_t = 1000)]
     pub in_flight: usize,
     #[arg(long, default_value_t = 4)]
@@ -70,6 +77,7 @@ pub struct Counts {
     pub devices: u64,
     pub ios: u64,
     pub android: u64,
+    pub web: u64,
     pub delivered: u64,
     pub dead: u64,
     pub failed: u64,
@@ -100,7 +108,7 @@ pub async fn run(args: &SendArgs) -> anyhow::Result<Report> {
     let renderer = Renderer::new(&layout.header, &args.apns_topic)?;
     let providers = providers(args)?;
     let policy = RetryPolicy::default();
-    warm_up(&providers, &renderer).await?;
+    warm_up(&providers, &renderer, first_web_device(args, &layout).await?).await?;
 
     let mut reader = EntryReader::new(
         open_at(&args.file, layout.users_start).await?,
@@ -125,7 +133,7 @@ pub async fn run(args: &SendArgs) -> anyhow::Result<Report> {
                 pending.push(Box::pin(async move {
                     let route = route_of(device.platform, renderer);
                     let (outcome, retries) =
-                        deliver(providers, policy, &route, &device.token, &payloads, renderer.apns_headers()).await;
+                        deliver(providers, policy, &route, &device, &payloads, renderer.headers()).await;
                     (device.platform, outcome, retries)
                 }));
                 continue;
@@ -161,6 +169,7 @@ pub async fn run(args: &SendArgs) -> anyhow::Result<Report> {
         match platform {
             Platform::Ios => counts.ios += 1,
             Platform::Android => counts.android += 1,
+            Platform::Web => counts.web += 1,
         }
         match outcome {
             Final::Delivered => counts.delivered += 1,
@@ -217,7 +226,34 @@ fn providers(args: &SendArgs) -> anyhow::Result<Providers> {
         None,
         rate,
     )?;
-    Ok(Providers { apns: Some(apns), fcm: Some(fcm), ..Providers::default() })
+    let webpush = match &args.webpush_key {
+        Some(path) => {
+            let key = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let signer = VapidSigner::new(VapidKey::parse(&key)?, &args.webpush_subject)?;
+            let options = WebPushOptions { max_in_flight: args.in_flight, request_timeout: timeout };
+            Some(WebPushClient::new(&shared::push::client_config(Some(&args.ca))?, signer, &options))
+        }
+        None => None,
+    };
+    Ok(Providers { apns: Some(apns), fcm: Some(fcm), webpush, ..Providers::default() })
+}
+
+/// A web device of the file's first users, to open the connection to its
+/// push service before the clock starts.
+async fn first_web_device(args: &SendArgs, layout: &shared::batch::Layout) -> anyhow::Result<Option<Device>> {
+    if args.webpush_key.is_none() {
+        return Ok(None);
+    }
+    let inner = open_at(&args.file, layout.users_start).await?;
+    let mut reader = EntryReader::new(inner, layout.users_start, layout.encoding, layout.first_line);
+    for _ in 0..16 {
+        let Some(item) = reader.next_entry().await? else { break };
+        let web = item.entry.ok().and_then(|u| u.devices).into_iter().flatten().find(|d| d.platform == Platform::Web);
+        if web.is_some() {
+            return Ok(web);
+        }
+    }
+    Ok(None)
 }
 
 /// The one app of the benchmark: send-batch routes a device without an app
@@ -228,25 +264,35 @@ fn route_of(platform: Platform, renderer: &Renderer) -> Route {
             Route::Apns { environment: ApnsEnvironment::Production, topic: renderer.apns_headers().wire.topic.clone() }
         }
         Platform::Android => Route::Fcm { project: None },
+        Platform::Web => Route::WebPush,
     }
 }
 
 /// Opens every connection and fetches the OAuth token before the clock starts,
 /// as a warm Lambda container would have them. The warm-up tokens start with
-/// `dead` so they are not counted as deliveries by the sandbox.
-async fn warm_up(providers: &Providers, renderer: &Renderer) -> anyhow::Result<()> {
+/// `dead` so they are not counted as deliveries by the sandbox; the web one
+/// goes to a subscription that does not exist on the same push service.
+async fn warm_up(providers: &Providers, renderer: &Renderer, web: Option<Device>) -> anyhow::Result<()> {
     let payloads = renderer.for_user(&Default::default())?;
     let policy = RetryPolicy { max_attempts: 1, ..RetryPolicy::default() };
-    let ios = format!("dead{}", "0".repeat(60));
-    let android = format!("dead{}", "A".repeat(148));
+    let ios = Device::new(Platform::Ios, format!("dead{}", "0".repeat(60)));
+    let android = Device::new(Platform::Android, format!("dead{}", "A".repeat(148)));
+    let web = match web {
+        Some(d) => {
+            let uri: http::Uri = d.token.parse().with_context(|| format!("the endpoint {}", d.token))?;
+            let origin = shared::push::webpush::origin(&uri);
+            Some(Device { token: format!("{origin}/wp/{}", "0".repeat(32)), ..d })
+        }
+        None => None,
+    };
     let conns = providers.apns.as_ref().map_or(1, |_| 8);
     let mut warm = FuturesUnordered::new();
-    for i in 0..conns {
-        let (platform, token) = if i % 2 == 0 { (Platform::Ios, &ios) } else { (Platform::Android, &android) };
+    let devices = (0..conns).map(|i| if i % 2 == 0 { &ios } else { &android }).chain(web.as_ref());
+    for device in devices {
         let (payloads, policy) = (&payloads, &policy);
         warm.push(async move {
-            let route = route_of(platform, renderer);
-            deliver(providers, policy, &route, token, payloads, renderer.apns_headers()).await.0
+            let route = route_of(device.platform, renderer);
+            deliver(providers, policy, &route, device, payloads, renderer.headers()).await.0
         });
     }
     while let Some(outcome) = warm.next().await {

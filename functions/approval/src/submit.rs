@@ -6,7 +6,7 @@ use lambda_http::{Body, Request, Response};
 use shared::approval::{Action, ApprovalRequest, AudienceCounts, AudienceSource, Link, RequestPut, Status};
 use shared::mail::SendMail;
 use shared::objects::ObjectRead;
-use shared::render::Renderer;
+use shared::render::Renderers;
 
 use crate::audience::{self, AudienceError, Source};
 use crate::deps::Ports;
@@ -88,7 +88,7 @@ pub async fn submit<P: Ports>(p: &P, request: &Request, urls: &Urls, caller: &Ca
     if let Err(e) = header.validate() {
         return invalid(&input, &one("body", e));
     }
-    if let Err(e) = Renderer::new(&header, &settings.apns_topic) {
+    if let Err(e) = Renderers::new(&header, &settings.apns_topic) {
         return invalid(&input, &one("body", format!("{e}. Shorten the title, body or data.")));
     }
     let requester = caller.email.clone();

@@ -1,17 +1,19 @@
 //! What a request says: the registration body and the path's id and token,
-//! validated with the same token rules send-batch's reader applies to batch
-//! files (`shared::batch::Platform::token_is_well_formed`).
+//! validated with the same rules send-batch's reader applies to batch files
+//! (`shared::batch::Platform::token_is_well_formed` for tokens,
+//! `shared::batch::subscription_from_value` for a browser's subscription).
 
 use lambda_http::Body;
 use lambda_http::http::{HeaderMap, header};
 use serde_json::{Map, Value};
-use shared::batch::{Device, Platform};
+use shared::batch::{Device, Platform, subscription_from_value};
 use shared::devices::is_token_item;
 
 use crate::problem::ApiError;
 
 /// Bodies above this are refused unread: the largest valid one (a 4096-byte
-/// FCM token and a 256-byte app id) is well under it.
+/// FCM token, or a 2048-character endpoint and its keys, and a 256-byte app
+/// id) is well under it.
 pub const MAX_BODY_BYTES: usize = 8 * 1024;
 /// Longest `app` accepted (a bundle id or package name).
 pub const MAX_APP_CHARS: usize = 256;
@@ -27,6 +29,7 @@ pub struct RegisterBody {
 
 const IOS_RULE: &str = "an APNs device token is hexadecimal, 64 characters (up to 200, even)";
 const ANDROID_RULE: &str = "an FCM registration token is 20 to 4096 characters of A-Z, a-z, 0-9, '_', ':' and '-'";
+const WEB_RULE: &str = "a web device's token is its subscription's endpoint, an https URL, percent-encoded in the path";
 
 /// Validates `{id}`.
 pub fn user_id(id: &str) -> Result<&str, ApiError> {
@@ -50,18 +53,24 @@ pub fn user_id(id: &str) -> Result<&str, ApiError> {
 pub fn stored_token(platform: Platform, token: &str) -> String {
     match platform {
         Platform::Ios => token.to_ascii_lowercase(),
-        Platform::Android => token.to_owned(),
+        Platform::Android | Platform::Web => token.to_owned(),
     }
 }
 
 /// The spellings `{token}` of a DELETE may be stored under, most likely
-/// first: as given, then lowercased when it has an APNs token's shape.
+/// first: as given, then lowercased when it has an APNs token's shape. A
+/// web device's token is its endpoint, which a path carries percent-encoded
+/// (`encodeURIComponent`); it is decoded here whether or not the gateway did.
 pub fn path_token(token: &str) -> Result<Vec<String>, ApiError> {
+    let decoded = percent_encoding::percent_decode_str(token).decode_utf8().ok();
+    if let Some(endpoint) = decoded.filter(|d| Platform::Web.token_is_well_formed(d)) {
+        return Ok(vec![endpoint.into_owned()]);
+    }
     let ios = Platform::Ios.token_is_well_formed(token);
     if !ios && !Platform::Android.token_is_well_formed(token) {
         return Err(ApiError::InvalidField {
             field: "token",
-            reason: format!("matches no platform's format ({IOS_RULE}; {ANDROID_RULE})"),
+            reason: format!("matches no platform's format ({IOS_RULE}; {ANDROID_RULE}; {WEB_RULE})"),
         });
     }
     let mut spellings = vec![token.to_owned()];
@@ -76,14 +85,17 @@ pub fn path_token(token: &str) -> Result<Vec<String>, ApiError> {
 pub fn register_body(headers: &HeaderMap, body: &Body) -> Result<RegisterBody, ApiError> {
     let mut object = json_object(headers, body, "send {\"platform\", \"token\"}")?;
     let platform = platform(&mut object)?;
-    let token = token(&mut object, platform)?;
+    let device = match platform {
+        Platform::Web => subscription(&mut object)?,
+        Platform::Ios | Platform::Android => Device::new(platform, token(&mut object, platform)?),
+    };
     let app = app(&mut object)?;
     // Unknown fields are refused rather than ignored: a misspelt optional
     // field would otherwise be dropped without a word.
     if let Some(unknown) = object.keys().next() {
         return Err(ApiError::UnknownField(unknown.clone()));
     }
-    Ok(RegisterBody { device: Device { platform, token, app: app.clone() }, app })
+    Ok(RegisterBody { device: Device { app: app.clone(), ..device }, app })
 }
 
 /// The body as one JSON object, after the checks every body gets: JSON
@@ -116,11 +128,31 @@ fn platform(object: &mut Map<String, Value>) -> Result<Platform, ApiError> {
         None | Some(Value::Null) => Err(ApiError::MissingField("platform")),
         Some(Value::String(p)) if p == "ios" => Ok(Platform::Ios),
         Some(Value::String(p)) if p == "android" => Ok(Platform::Android),
+        Some(Value::String(p)) if p == "web" => Ok(Platform::Web),
         Some(other) => Err(ApiError::InvalidField {
             field: "platform",
-            reason: format!("must be \"ios\" or \"android\", not {other}"),
+            reason: format!("must be \"ios\", \"android\" or \"web\", not {other}"),
         }),
     }
+}
+
+/// A browser's `PushSubscription.toJSON()`, under `subscription`: its
+/// endpoint becomes the device's token.
+fn subscription(object: &mut Map<String, Value>) -> Result<Device, ApiError> {
+    if object.contains_key("token") {
+        return Err(ApiError::InvalidField {
+            field: "token",
+            reason: "a web device is registered with `subscription` (the browser's PushSubscription), not `token`"
+                .into(),
+        });
+    }
+    let subscription = match object.remove("subscription") {
+        None | Some(Value::Null) => return Err(ApiError::MissingField("subscription")),
+        Some(s) => s,
+    };
+    let (endpoint, keys) = subscription_from_value(&subscription)
+        .map_err(|e| ApiError::InvalidField { field: e.field, reason: e.reason })?;
+    Ok(Device::web(endpoint, keys))
 }
 
 fn token(object: &mut Map<String, Value>, platform: Platform) -> Result<String, ApiError> {
@@ -133,6 +165,7 @@ fn token(object: &mut Map<String, Value>, platform: Platform) -> Result<String, 
         let rule = match platform {
             Platform::Ios => IOS_RULE,
             Platform::Android => ANDROID_RULE,
+            Platform::Web => WEB_RULE,
         };
         return Err(ApiError::InvalidField {
             field: "token",
@@ -193,9 +226,9 @@ mod tests {
     #[test]
     fn ios_tokens_are_stored_lowercase() {
         let b = parse(json!({"platform": "ios", "token": IOS, "app": "com.example.app"})).unwrap();
-        let with_app =
+        let expected =
             Device { app: Some("com.example.app".into()), ..Device::new(Platform::Ios, IOS.to_ascii_lowercase()) };
-        assert_eq!(b.device, with_app);
+        assert_eq!(b.device, expected);
         assert_eq!(b.app.as_deref(), Some("com.example.app"));
     }
 
@@ -244,6 +277,55 @@ mod tests {
         assert_eq!(path_token(IOS).unwrap(), vec![IOS.to_owned(), IOS.to_ascii_lowercase()]);
         assert_eq!(path_token(FCM).unwrap(), vec![FCM.to_owned()]);
         assert!(path_token("not a token").is_err());
+    }
+
+    const P256DH: &str = "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4";
+    const AUTH: &str = "BTBZMqHH6r4Tts7J_aSIgg";
+    const ENDPOINT: &str = "https://fcm.googleapis.com/fcm/send/dQw4:APA91bH";
+
+    fn web(endpoint: &str, p256dh: &str, auth: &str) -> Value {
+        json!({"platform": "web", "subscription": {"endpoint": endpoint, "expirationTime": null,
+            "keys": {"p256dh": p256dh, "auth": auth}}})
+    }
+
+    #[test]
+    fn a_browser_subscription_is_registered_by_its_endpoint() {
+        let b = parse(web(ENDPOINT, P256DH, AUTH)).unwrap();
+        assert_eq!(b.device.platform, Platform::Web);
+        assert_eq!(b.device.token, ENDPOINT, "the endpoint is the token DELETE and prune name");
+        let keys = b.device.keys.unwrap();
+        assert_eq!((keys.p256dh.as_str(), keys.auth.as_str()), (P256DH, AUTH));
+        assert!(parse(web("http://127.0.0.1:9101/wp/abc", P256DH, AUTH)).is_ok(), "http on loopback: the local stack");
+    }
+
+    #[test]
+    fn each_bad_part_of_a_subscription_is_named() {
+        assert_eq!(field_error(web("http://push.example/x", P256DH, AUTH)).0, "subscription.endpoint");
+        assert_eq!(field_error(web("not a url", P256DH, AUTH)).0, "subscription.endpoint");
+        assert_eq!(field_error(web(ENDPOINT, &P256DH[..40], AUTH)).0, "subscription.keys.p256dh");
+        assert_eq!(field_error(web(ENDPOINT, P256DH, "c2hvcnQ")).0, "subscription.keys.auth");
+        assert_eq!(field_error(json!({"platform": "web"})).0, "subscription");
+        assert_eq!(
+            field_error(json!({"platform": "web", "subscription": {"endpoint": ENDPOINT}})).0,
+            "subscription.keys"
+        );
+        let mut with_token = web(ENDPOINT, P256DH, AUTH);
+        with_token["token"] = json!(ENDPOINT);
+        assert_eq!(field_error(with_token).0, "token");
+        let mut ios_with_subscription = web(ENDPOINT, P256DH, AUTH);
+        ios_with_subscription["platform"] = json!("ios");
+        ios_with_subscription["token"] = json!(IOS);
+        assert_eq!(field_error(ios_with_subscription).1, "subscription");
+        let message = parse(web("http://push.example/x", P256DH, AUTH)).unwrap_err().to_string();
+        assert_eq!(message, "`subscription.endpoint` is invalid: must be an https URL (http only for a loopback host)");
+    }
+
+    #[test]
+    fn an_endpoint_in_the_path_is_decoded() {
+        let encoded = "https%3A%2F%2Ffcm.googleapis.com%2Ffcm%2Fsend%2FdQw4%3AAPA91bH";
+        assert_eq!(path_token(encoded).unwrap(), vec![ENDPOINT.to_owned()]);
+        assert_eq!(path_token(ENDPOINT).unwrap(), vec![ENDPOINT.to_owned()], "already decoded by the gateway");
+        assert!(path_token("http%3A%2F%2Fpush.example%2Fx").is_err(), "no plain http off loopback");
     }
 
     #[test]

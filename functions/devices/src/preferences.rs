@@ -17,8 +17,6 @@ use crate::problem::ApiError;
 pub const MAX_MUTED_CATEGORIES: usize = 100;
 /// Longest category name.
 pub const MAX_CATEGORY_CHARS: usize = 128;
-/// Longest locale tag accepted (BCP 47 sets no limit; real tags are short).
-pub const MAX_LOCALE_CHARS: usize = 64;
 
 /// Parses and validates a `PUT` body.
 pub fn preferences_body(headers: &HeaderMap, body: &Body) -> Result<Preferences, ApiError> {
@@ -125,73 +123,12 @@ fn time_zone(value: Option<Value>) -> Result<Option<String>, ApiError> {
 
 fn locale(value: Option<Value>) -> Result<Option<String>, ApiError> {
     let Some(tag) = string(value, "locale")? else { return Ok(None) };
-    match canonical_locale(&tag) {
+    match shared::locale::canonical(&tag) {
         Some(canonical) => Ok(Some(canonical)),
         None => {
             Err(invalid("locale", format!("{tag:?} is not a BCP 47 language tag (like \"pt-BR\" or \"zh-Hant-TW\")")))
         }
     }
-}
-
-/// A BCP 47 tag's shape (RFC 5646's `langtag`: language, extended
-/// languages, script, region, variants, extensions, private use), in its
-/// conventional case (`pt-BR`, `zh-Hant-TW`); `None` when it has not that shape.
-pub fn canonical_locale(tag: &str) -> Option<String> {
-    if tag.is_empty() || tag.len() > MAX_LOCALE_CHARS {
-        return None;
-    }
-    let subtags: Vec<&str> = tag.split('-').collect();
-    if subtags.iter().any(|s| s.is_empty() || s.len() > 8 || !s.chars().all(|c| c.is_ascii_alphanumeric())) {
-        return None;
-    }
-    let alpha = |s: &str, n: std::ops::RangeInclusive<usize>| {
-        n.contains(&s.len()) && s.chars().all(|c| c.is_ascii_alphabetic())
-    };
-    let digits = |s: &str, n: usize| s.len() == n && s.chars().all(|c| c.is_ascii_digit());
-    let (language, rest) = subtags.split_first()?;
-    if !alpha(language, 2..=3) && !alpha(language, 5..=8) {
-        return None;
-    }
-    let mut out = vec![language.to_ascii_lowercase()];
-    let mut i = 0;
-    // Stage: 0 extlang, 1 script, 2 region, 3 variants, 4 extensions.
-    let mut stage = if language.len() <= 3 { 0 } else { 1 };
-    let mut extlangs = 0;
-    while i < rest.len() {
-        let s = rest[i];
-        if stage == 0 && alpha(s, 3..=3) && extlangs < 3 {
-            extlangs += 1;
-            out.push(s.to_ascii_lowercase());
-        } else if stage <= 1 && alpha(s, 4..=4) {
-            stage = 2;
-            out.push(format!("{}{}", s[..1].to_ascii_uppercase(), s[1..].to_ascii_lowercase()));
-        } else if stage <= 2 && (alpha(s, 2..=2) || digits(s, 3)) {
-            stage = 3;
-            out.push(s.to_ascii_uppercase());
-        } else if stage <= 3 && (s.len() >= 5 || (s.len() == 4 && s.as_bytes()[0].is_ascii_digit())) {
-            stage = 3;
-            out.push(s.to_ascii_lowercase());
-        } else if s.len() == 1 {
-            // An extension (a singleton and its subtags) or, after `x`,
-            // private use to the end.
-            let min = if s.eq_ignore_ascii_case("x") { 1 } else { 2 };
-            let start = i;
-            i += 1;
-            while i < rest.len() && rest[i].len() >= min {
-                i += 1;
-            }
-            if i == start + 1 {
-                return None;
-            }
-            out.extend(rest[start..i].iter().map(|s| s.to_ascii_lowercase()));
-            stage = 4;
-            continue;
-        } else {
-            return None;
-        }
-        i += 1;
-    }
-    Some(out.join("-"))
 }
 
 fn quiet_hours(value: Option<Value>) -> Result<Option<QuietHoursText>, ApiError> {
@@ -230,43 +167,6 @@ fn clock_time(value: Option<Value>, field: &'static str) -> Result<String, ApiEr
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn locales_are_checked_for_shape_and_cased_conventionally() {
-        for (tag, canonical) in [
-            ("pt-BR", "pt-BR"),
-            ("pt-br", "pt-BR"),
-            ("en", "en"),
-            ("zh-Hant-TW", "zh-Hant-TW"),
-            ("ZH-HANT-tw", "zh-Hant-TW"),
-            ("es-419", "es-419"),
-            ("sl-rozaj-biske", "sl-rozaj-biske"),
-            ("de-CH-1901", "de-CH-1901"),
-            ("zh-yue-HK", "zh-yue-HK"),
-            ("en-US-u-ca-gregory", "en-US-u-ca-gregory"),
-            ("en-x-twain", "en-x-twain"),
-        ] {
-            assert_eq!(canonical_locale(tag).as_deref(), Some(canonical), "{tag}");
-        }
-        for bad in [
-            "",
-            "pt_BR",
-            "p",
-            "portuguese-brazil-x",
-            "en--US",
-            "en-US-",
-            "-en",
-            "e1",
-            "en-US-u",
-            "en-x",
-            "pt-BR!",
-            "en-a-bb-x",
-            "en-US-US",
-            "toolongtag",
-        ] {
-            assert_eq!(canonical_locale(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn clock_times_are_two_digit_24_hour() {

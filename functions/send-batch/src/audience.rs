@@ -29,10 +29,17 @@ pub struct Rules<'a> {
 pub struct Audience<'a> {
     pub counters: Counters,
     /// Users to push now, with their devices.
-    pub now: Vec<(&'a UserEntry, Vec<Device>)>,
+    pub now: Vec<Due<'a>>,
     pub skipped_lines: Vec<String>,
     /// Users due later, by instant (epoch ms): lines of their part's file.
     pub deferred: BTreeMap<i64, Vec<String>>,
+}
+
+/// A user pushed now: their entry, their devices, their language.
+pub struct Due<'a> {
+    pub user: &'a UserEntry,
+    pub devices: Vec<Device>,
+    pub locale: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -126,7 +133,7 @@ pub async fn sort<'a, P: Ports>(
     for (c, ok) in candidates.into_iter().zip(admitted) {
         if ok {
             out.counters.targeted_users += 1;
-            out.now.push((c.user, c.devices));
+            out.now.push(Due { user: c.user, devices: c.devices, locale: c.settings.and_then(|s| s.locale.clone()) });
         } else {
             out.counters.capped += 1;
             out.skipped_lines.push(skipped_line(&c.user.user_id, "capped"));

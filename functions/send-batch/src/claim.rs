@@ -7,9 +7,10 @@ use rand::RngExt;
 use shared::batch::{Encoding, Layout, PreflightError, ReadError, discover, preflight};
 use shared::chain::{Continuation, ContinuationEvent, Decision, TimeBudget, decide, job_id};
 use shared::clock::now_ms;
+use shared::cost::Usage;
 use shared::jobs::{ControlRead, ControlState, JobRead, JobRecord, JobStatus, JobWrite};
 use shared::objects::{ObjectError, ObjectRead};
-use shared::render::Renderer;
+use shared::render::Renderers;
 use shared::schedules::{OneTime, ScheduleJobs, schedule_name};
 
 use crate::deps::Ports;
@@ -95,6 +96,8 @@ pub async fn claim<P: Ports>(ports: &P, link: &Link, trigger: Trigger) -> Result
                 r.lease_until_ms = now + lease_ms;
                 r.version += 1;
                 r.invocations += 1;
+                r.usage.invocations += 1;
+                crate::ending::charge(&mut r);
                 r.updated_at_ms = now;
                 if !ports.jobs().replace(&r, version).await? {
                     continue;
@@ -204,7 +207,7 @@ async fn inspect<P: Ports>(
         Err(e) => return failed(e.to_string()),
         Ok(layout) => layout,
     };
-    if let Err(e) = Renderer::new(&layout.header, &ports.settings().default_topic) {
+    if let Err(e) = Renderers::new(&layout.header, &ports.settings().default_topic) {
         return failed(e.to_string());
     }
     let body = match ports.objects().open(bucket, key, etag, layout.users_start).await {
@@ -248,6 +251,7 @@ async fn create<P: Ports>(
         owner: Some(me.into()),
         lease_until_ms: now + lease_ms,
         invocations: 1,
+        usage: Usage { invocations: 1, ..Usage::default() },
         ..JobRecord::new(job, bucket, key, etag, now)
     };
     let ended = match inspect(ports, file, ports.settings().calendar.now_ms()?).await? {
@@ -275,7 +279,12 @@ async fn create<P: Ports>(
         record.status = *status;
         record.reason = Some(reason.clone());
         record.owner = None;
+        // The summary first, as when a job ends later: a finished record
+        // without one would stay so (its retries find the job finished), and
+        // whoever follows the job reads the summary once the record ends.
+        reports::write_summary(ports, &record).await?;
     }
+    crate::ending::charge(&mut record);
     if !ports.jobs().create(&record).await? {
         return Ok(NewJob::Lost);
     }
@@ -283,7 +292,6 @@ async fn create<P: Ports>(
     match ended {
         Some((status, reason)) => {
             tracing::error!(job_id = job, status = status.as_str(), reason, "job ended before sending");
-            reports::write_summary(ports, &record).await?;
             Ok(NewJob::Ended { status, reason })
         }
         None => match record.send_at_ms {

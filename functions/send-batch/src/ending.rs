@@ -27,6 +27,14 @@ impl Sent {
     }
 }
 
+/// Adds what this invocation used since it was last charged (Lambda time,
+/// S3 requests, DynamoDB units) to the record it holds, before the write.
+/// What a link uses after its last write (handing on, flushing metrics) is
+/// a few milliseconds and goes uncharged.
+pub fn charge(record: &mut JobRecord) {
+    record.usage.add(&shared::cost::meter::take());
+}
+
 /// Saves progress; false when another invocation has taken the link.
 pub async fn checkpoint<P: Ports>(ports: &P, record: &mut JobRecord) -> Result<bool, LinkError> {
     let expected = record.version;
@@ -34,6 +42,7 @@ pub async fn checkpoint<P: Ports>(ports: &P, record: &mut JobRecord) -> Result<b
     record.version += 1;
     record.updated_at_ms = now;
     record.lease_until_ms = now + ports.settings().lease.as_millis() as i64;
+    charge(record);
     Ok(ports.jobs().replace(record, expected).await?)
 }
 
@@ -48,6 +57,7 @@ pub async fn hand_off<P: Ports>(
     record.owner = None;
     record.version += 1;
     record.updated_at_ms = now_ms();
+    charge(&mut record);
     if !ports.jobs().replace(&record, expected).await? {
         return Ok(out.ended(LinkOutcome::LostClaim));
     }
@@ -85,6 +95,7 @@ pub async fn finish<P: Ports>(
     if status == JobStatus::Done && record.counters.deferred > 0 && record.parts.is_none() {
         record.parts = Some(parts::start(ports, link, &record).await?);
         record.status = JobStatus::Running;
+        charge(&mut record);
         if !ports.jobs().replace(&record, expected).await? {
             return Ok(out.ended(LinkOutcome::LostClaim));
         }
@@ -99,6 +110,7 @@ pub async fn finish<P: Ports>(
     }
     // The summary first: if we crash before the record says done, the retry
     // takes over at the end of the file and writes it again, identically.
+    charge(&mut record);
     reports::write_summary(ports, &record).await?;
     if !ports.jobs().replace(&record, expected).await? {
         return Ok(out.ended(LinkOutcome::LostClaim));
@@ -112,10 +124,12 @@ pub async fn finish<P: Ports>(
 async fn finish_shard<P: Ports>(
     ports: &P,
     link: &Link,
-    record: JobRecord,
+    mut record: JobRecord,
     expected: u64,
     out: Sent,
 ) -> Result<LinkResult, LinkError> {
+    // Charged first: what the shard used goes into its job with its counters.
+    charge(&mut record);
     let rolled = fanout::roll_up(ports, link, &record).await?;
     if !ports.jobs().replace(&record, expected).await? {
         return Ok(out.ended(LinkOutcome::LostClaim));
@@ -145,10 +159,11 @@ async fn finish_shard<P: Ports>(
 /// A deferred part's end: into its job first, then its own record.
 async fn finish_part<P: Ports>(
     ports: &P,
-    record: JobRecord,
+    mut record: JobRecord,
     expected: u64,
     out: Sent,
 ) -> Result<LinkResult, LinkError> {
+    charge(&mut record);
     let rolled = parts::roll_up(ports, &record).await?;
     if !ports.jobs().replace(&record, expected).await? {
         return Ok(out.ended(LinkOutcome::LostClaim));
@@ -224,6 +239,7 @@ pub async fn pause<P: Ports>(
     record.owner = None;
     record.version += 1;
     record.updated_at_ms = now_ms();
+    charge(&mut record);
     if !ports.jobs().replace(&record, expected).await? {
         return Ok(out.ended(LinkOutcome::LostClaim));
     }

@@ -32,12 +32,19 @@ pub fn triggers(payload: Value) -> Result<Vec<Trigger>, LinkError> {
 pub async fn handle<P: Ports>(ports: &P, event: LambdaEvent<Value>) -> Result<Value, LinkError> {
     // Every invocation's metrics are written when it ends, errors included.
     let _metrics = shared::metrics::invocation();
+    // Lambda bills the invocation's time at the function's memory; a job's
+    // cost receipt is charged from here (see `ending::charge`).
+    shared::cost::meter::start_invocation(u32::try_from(event.context.env_config.memory).unwrap_or(0));
     if event.payload.get("watchdog").is_some() {
         return crate::watchdog::run(ports, shared::clock::now_ms()).await;
     }
     let link = Link {
         function: event.context.env_config.function_name.clone(),
-        function_arn: event.context.invoked_function_arn.clone(),
+        function_arn: ports
+            .settings()
+            .schedule_target_arn
+            .clone()
+            .unwrap_or_else(|| event.context.invoked_function_arn.clone()),
         deadline_ms: event.context.deadline,
         request_id: event.context.request_id.clone(),
     };

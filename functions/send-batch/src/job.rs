@@ -10,7 +10,7 @@ use shared::chain::TimeBudget;
 use shared::counters::Counters;
 use shared::jobs::{ControlState, JobRecord, JobStatus};
 use shared::objects::{ByteReader, ObjectError, ObjectRead};
-use shared::render::Renderer;
+use shared::render::Renderers;
 use tokio::io::AsyncReadExt;
 
 use crate::audience::Rules;
@@ -76,7 +76,7 @@ async fn send<P: Ports>(
     let seq = record.seq;
     let layout: Layout = record.layout.clone().ok_or_else(|| LinkError::NoLayout(job.clone()))?;
     let mut out = Sent { job_id: job.clone(), seq, batches: 0, entries: 0, busy_ms: 0 };
-    let renderer = match Renderer::new(&layout.header, &ports.settings().default_topic) {
+    let renderers = match Renderers::new(&layout.header, &ports.settings().default_topic) {
         Ok(r) => r,
         Err(e) => return ending::finish(ports, link, record, JobStatus::Failed, Some(e.to_string()), out).await,
     };
@@ -143,7 +143,7 @@ async fn send<P: Ports>(
                 return ending::hand_off(ports, link, record, out).await;
             }
             let batch_offset = items[0].offset;
-            let result = crate::send::process(ports, &renderer, &rules, &items).await?;
+            let result = crate::send::process(ports, &renderers, &rules, &items).await?;
             if !result.failed_lines.is_empty() || may_be_resend {
                 reports::write_failed_part(ports, &record, batch_offset, &result.failed_lines).await?;
             }

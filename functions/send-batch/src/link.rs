@@ -28,7 +28,8 @@ pub enum Trigger {
 /// About this invocation.
 pub struct Link {
     pub function: String,
-    /// This function's ARN, as schedules name their target.
+    /// The function schedules invoke: this one (its ARN, or
+    /// `SCHEDULE_TARGET_ARN`).
     pub function_arn: String,
     pub deadline_ms: u64,
     pub request_id: String,

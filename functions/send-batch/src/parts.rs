@@ -188,6 +188,7 @@ pub async fn roll_up<P: Ports>(ports: &P, part: &JobRecord) -> Result<PartRolled
         job.counters.absorb_part(&part.counters);
         job.busy_ms += part.busy_ms;
         job.invocations += part.invocations;
+        job.usage.add(&part.usage);
         if let Some(stop) = &part.stop
             && job.stop.is_none()
         {

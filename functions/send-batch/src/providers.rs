@@ -7,6 +7,8 @@ use shared::config::SecretSource;
 use shared::push::apns::{ApnsClient, ApnsError, TokenSigner};
 use shared::push::fcm::{FcmClient, FcmError};
 use shared::push::h2::PoolOptions;
+use shared::push::vapid::{VapidError, VapidKey, VapidSigner};
+use shared::push::webpush::{WebPushClient, WebPushOptions};
 use shared::push::{Providers, TlsError, client_config};
 use shared::quota::{Bucket, DynSharedQuota, DynamoQuota, QuotaTake, SharedQuota};
 
@@ -24,6 +26,8 @@ pub enum ProviderError {
     Fcm(#[from] FcmError),
     #[error("the FCM service account is not UTF-8")]
     AccountNotUtf8(#[source] std::string::FromUtf8Error),
+    #[error(transparent)]
+    Vapid(#[from] VapidError),
 }
 
 /// The configured providers; an unconfigured one is absent.
@@ -65,6 +69,13 @@ pub async fn build(aws: &SdkConfig, settings: &Settings) -> Result<Providers, Pr
             let account = secret_text(aws, &key).await?;
             providers.fcm_projects.insert(project.clone(), fcm(&account, Some(&project))?);
         }
+    }
+    if let Some(w) = &settings.webpush {
+        let signer = VapidSigner::new(VapidKey::parse(&load_secret(aws, &w.vapid_key).await?)?, &w.subject)?;
+        let options = WebPushOptions { max_in_flight: w.max_in_flight, request_timeout: settings.request_timeout };
+        let client = WebPushClient::new(&tls, signer, &options);
+        tracing::info!(application_server_key = client.public_key(), "Web Push is configured");
+        providers.webpush = Some(client);
     }
     Ok(providers)
 }

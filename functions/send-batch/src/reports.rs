@@ -157,6 +157,7 @@ pub fn summary(record: &JobRecord, failed_report: Option<String>, skipped_report
         failed_report,
         skipped_report,
         total_entries: record.total_entries,
+        cost: Some(shared::cost::Receipt::of(&record.usage, record.counters.total_devices().delivered)),
         stopped: record.stop.as_ref().map(|stop| Stopped {
             by: stop.by.clone(),
             reason: stop.reason.clone(),

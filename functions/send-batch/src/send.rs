@@ -9,7 +9,7 @@ use shared::batch::{Device, RawItem, UserEntry};
 use shared::counters::Counters;
 use shared::devices::DevicePrune;
 use shared::push::retry::{Final, deliver};
-use shared::render::Renderer;
+use shared::render::{Renderer, Renderers};
 
 use crate::audience::{self, AudienceError, Rules};
 use crate::deps::Ports;
@@ -31,11 +31,13 @@ type FailedUser<'a> = (&'a UserEntry, Vec<(Device, String)>);
 struct Send<'a> {
     user: &'a UserEntry,
     device: Device,
+    /// In the user's language (`notification.localized`).
+    renderer: &'a Renderer,
 }
 
 pub async fn process<P: Ports>(
     ports: &P,
-    renderer: &Renderer,
+    renderers: &Renderers,
     rules: &Rules<'_>,
     items: &[RawItem],
 ) -> Result<BatchResult, AudienceError> {
@@ -44,14 +46,29 @@ pub async fn process<P: Ports>(
     let sends: Vec<Send<'_>> = audience
         .now
         .into_iter()
-        .flat_map(|(user, devices)| devices.into_iter().map(move |device| Send { user, device }))
+        .flat_map(|due| {
+            let renderer = renderers.for_locale(due.locale.as_deref());
+            due.devices.into_iter().map(move |device| Send { user: due.user, device, renderer })
+        })
         .collect();
 
     let settings = ports.settings();
-    let in_flight =
-        settings.apns.as_ref().map_or(0, |a| a.max_in_flight) + settings.fcm.as_ref().map_or(0, |f| f.max_in_flight);
+    let in_flight = settings.apns.as_ref().map_or(0, |a| a.max_in_flight)
+        + settings.fcm.as_ref().map_or(0, |f| f.max_in_flight)
+        + settings.webpush.as_ref().map_or(0, |w| w.max_in_flight);
     let results: Vec<(Send<'_>, Final, u32)> = stream::iter(sends)
         .map(|send| async move {
+            let renderer = send.renderer;
+            // A Live Activity exists only on iOS: another device in such a
+            // file is a mistake in the file, recorded, and never a request.
+            if !renderer.sends_to(send.device.platform) {
+                let reason = format!(
+                    "a {} push is sent to iOS only; {} devices are not sent",
+                    renderer.kind().as_str(),
+                    send.device.platform.as_str()
+                );
+                return (send, Final::Failed(reason), 0);
+            }
             // Each device goes as its own app: a device of an app this
             // deployment does not know fails, named; it is never pruned.
             let route = match route(&settings.apps, renderer, &send.device) {
@@ -60,8 +77,8 @@ pub async fn process<P: Ports>(
             };
             let (outcome, retries) = match renderer.for_user(&send.user.vars) {
                 Ok(payloads) => {
-                    let (push, policy, headers) = (ports.push(), &settings.retry, renderer.apns_headers());
-                    deliver(push, policy, &route, &send.device.token, &payloads, headers).await
+                    let (push, policy, headers) = (ports.push(), &settings.retry, renderer.headers());
+                    deliver(push, policy, &route, &send.device, &payloads, headers).await
                 }
                 Err(e) => (Final::Failed(e.to_string()), 0),
             };

@@ -35,6 +35,15 @@ pub struct FcmSettings {
     pub rate_per_minute: Option<u32>,
 }
 
+/// Web Push: the deployment's VAPID key (RFC 8292) and contact.
+#[derive(Debug, Clone)]
+pub struct WebPushSettings {
+    pub vapid_key: SecretSource,
+    /// The JWT's `sub`: a `mailto:` or `https://` contact for push services.
+    pub subject: String,
+    pub max_in_flight: usize,
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub devices_table: String,
@@ -47,6 +56,7 @@ pub struct Settings {
     pub default_topic: String,
     pub apns: Option<ApnsSettings>,
     pub fcm: Option<FcmSettings>,
+    pub webpush: Option<WebPushSettings>,
     pub extra_ca: Option<PathBuf>,
     pub retry: RetryPolicy,
     pub request_timeout: Duration,
@@ -55,6 +65,11 @@ pub struct Settings {
     pub apns_shared: Option<SharedQuotaSettings>,
     /// EventBridge Scheduler for `send_at`; without it such files fail.
     pub scheduler: Option<ScheduleTarget>,
+    /// The function one-time schedules invoke (`SCHEDULE_TARGET_ARN`);
+    /// unset, this function as it was invoked. The local stack sets it:
+    /// `cargo lambda watch` says the invoked ARN is `function-arn`, which
+    /// Scheduler, and the event plane's, refuse as a target.
+    pub schedule_target_arn: Option<String>,
     /// Every app a device may belong to, with its route (`APPS`).
     pub apps: Apps,
     /// Frequency caps: pushes a user may get in their local day, in all
@@ -76,8 +91,9 @@ impl Settings {
         let margin_floor = Duration::from_secs_f64(env.parsed_or("SAFETY_MARGIN_SECONDS", floor_default));
         let apns = Self::apns(env);
         let fcm = Self::fcm(env);
-        if apns.is_none() && fcm.is_none() {
-            env.problem("no push provider is configured: set APNS_KEY_FILE/APNS_KEY_SECRET_ARN and/or FCM_SERVICE_ACCOUNT_FILE/FCM_SERVICE_ACCOUNT_SECRET_ARN");
+        let webpush = Self::webpush(env);
+        if apns.is_none() && fcm.is_none() && webpush.is_none() {
+            env.problem("no push provider is configured: set APNS_KEY_FILE/APNS_KEY_SECRET_ARN, FCM_SERVICE_ACCOUNT_FILE/FCM_SERVICE_ACCOUNT_SECRET_ARN and/or WEBPUSH_VAPID_KEY_FILE/WEBPUSH_VAPID_KEY_SECRET_ARN");
         }
         let default_topic = match &apns {
             Some(_) => env.required_string("APNS_TOPIC", "the default apns-topic, usually the app's bundle id"),
@@ -108,6 +124,7 @@ impl Settings {
             default_topic,
             apns,
             fcm,
+            webpush,
             extra_ca: env.optional_path("PUSH_EXTRA_CA_FILE"),
             retry: RetryPolicy {
                 max_attempts: env.bounded_or("PUSH_MAX_ATTEMPTS", 5, 1..=20),
@@ -123,6 +140,7 @@ impl Settings {
                 role_arn,
                 dead_letter_arn: env.optional_string("SCHEDULE_DEAD_LETTER_ARN"),
             }),
+            schedule_target_arn: env.optional_string("SCHEDULE_TARGET_ARN"),
         }
     }
 
@@ -181,9 +199,7 @@ impl Settings {
     }
 
     fn apns(env: &mut EnvReader<'_>) -> Option<ApnsSettings> {
-        let configured =
-            env.optional_string("APNS_KEY_FILE").is_some() || env.optional_string("APNS_KEY_SECRET_ARN").is_some();
-        if !configured {
+        if !secret_given(env, "APNS_KEY") {
             return None;
         }
         let key = SecretSource::from_env(env, "APNS_KEY", "the APNs .p8 signing key");
@@ -200,9 +216,7 @@ impl Settings {
     }
 
     fn fcm(env: &mut EnvReader<'_>) -> Option<FcmSettings> {
-        let configured = env.optional_string("FCM_SERVICE_ACCOUNT_FILE").is_some()
-            || env.optional_string("FCM_SERVICE_ACCOUNT_SECRET_ARN").is_some();
-        if !configured {
+        if !secret_given(env, "FCM_SERVICE_ACCOUNT") {
             return None;
         }
         let account = SecretSource::from_env(env, "FCM_SERVICE_ACCOUNT", "the FCM service-account key");
@@ -218,11 +232,31 @@ impl Settings {
         account.map(|_| settings)
     }
 
+    fn webpush(env: &mut EnvReader<'_>) -> Option<WebPushSettings> {
+        if !secret_given(env, "WEBPUSH_VAPID_KEY") {
+            return None;
+        }
+        let key = SecretSource::from_env(env, "WEBPUSH_VAPID_KEY", "the Web Push VAPID key");
+        let subject = env.required_string("WEBPUSH_SUBJECT", "the VAPID contact, mailto:... or https://...");
+        if !subject.is_empty() && !shared::push::vapid::subject_is_contact(&subject) {
+            env.problem(format!("WEBPUSH_SUBJECT must be a mailto: or https:// URI, got {subject:?}"));
+        }
+        let max_in_flight = env.bounded_or("WEBPUSH_MAX_IN_FLIGHT", 500, 1..=100_000);
+        key.map(|vapid_key| WebPushSettings { vapid_key, subject, max_in_flight })
+    }
+
     pub fn load() -> Result<Self, ConfigError> {
         let mut env = EnvReader::from_process();
         let settings = Self::from_env(&mut env);
         env.finish().map(|_| settings)
     }
+}
+
+/// Whether a provider's secret is given (`<prefix>_FILE` or
+/// `<prefix>_SECRET_ARN`): a provider without one is not configured.
+fn secret_given(env: &mut EnvReader<'_>, prefix: &str) -> bool {
+    env.optional_string(&format!("{prefix}_FILE")).is_some()
+        || env.optional_string(&format!("{prefix}_SECRET_ARN")).is_some()
 }
 
 /// Tokens taken from a shared bucket at a time: two DynamoDB calls per
@@ -297,6 +331,33 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(s.shards.quota_users_per_second, Some(10_000.0), "the shared quota caps the shards");
+    }
+
+    #[test]
+    fn web_push_alone_is_a_provider_and_needs_its_contact() {
+        let s = load(&[
+            ("DEVICES_TABLE", "d"),
+            ("JOBS_TABLE", "j"),
+            ("WEBPUSH_VAPID_KEY_FILE", "/vapid.pem"),
+            ("WEBPUSH_SUBJECT", "mailto:ops@example.com"),
+        ])
+        .unwrap();
+        let w = s.webpush.unwrap();
+        assert_eq!((w.subject.as_str(), w.max_in_flight), ("mailto:ops@example.com", 500));
+        assert!(s.apns.is_none() && s.fcm.is_none());
+        let err = load(&[("DEVICES_TABLE", "d"), ("JOBS_TABLE", "j"), ("WEBPUSH_VAPID_KEY_SECRET_ARN", "arn:x")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("WEBPUSH_SUBJECT"), "{err}");
+        let err = load(&[
+            ("DEVICES_TABLE", "d"),
+            ("JOBS_TABLE", "j"),
+            ("WEBPUSH_VAPID_KEY_FILE", "/vapid.pem"),
+            ("WEBPUSH_SUBJECT", "ops@example.com"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("mailto: or https://"), "{err}");
     }
 
     #[test]

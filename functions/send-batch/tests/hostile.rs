@@ -27,7 +27,7 @@ use shared::objects::MemoryObjects;
 use shared::push::Outcome;
 use shared::push::PushSend;
 use shared::push::retry::RetryPolicy;
-use shared::render::{ApnsHeaders, MAX_PAYLOAD_BYTES, Payloads};
+use shared::render::{Headers, MAX_PAYLOAD_BYTES, Payloads};
 use shared::report::Summary;
 
 const BUCKET: &str = "bucket";
@@ -41,10 +41,12 @@ struct RecordingPush {
 }
 
 impl PushSend for RecordingPush {
-    async fn send(&self, route: &Route, token: &str, payloads: &Payloads, _: &ApnsHeaders) -> Outcome {
+    async fn send(&self, route: &Route, device: &Device, payloads: &Payloads, _: &Headers) -> Outcome {
+        let token = device.token.as_str();
         let size = match route {
             Route::Apns { .. } => payloads.apns.len(),
             Route::Fcm { .. } => payloads.fcm_body(token).len(),
+            Route::WebPush => payloads.web.len(),
         };
         let mut largest = self.largest_payload.lock().unwrap();
         *largest = (*largest).max(size);

@@ -18,6 +18,7 @@ pub use aws_config::SdkConfig;
 use self::access::Service;
 use self::calls::recorder;
 use crate::config::SecretSource;
+use crate::cost::meter::UsageMeter;
 use crate::metrics::AwsCallTimer;
 
 /// Loads the shared SDK configuration (region, credentials, endpoints).
@@ -30,10 +31,13 @@ pub fn force_path_style() -> bool {
     matches!(std::env::var("S3_FORCE_PATH_STYLE").ok().as_deref(), Some("1" | "true" | "TRUE" | "yes"))
 }
 
-/// S3 and DynamoDB clients time every call (`crate::metrics::AwsCallTimer`).
+/// S3 and DynamoDB clients time every call (`crate::metrics::AwsCallTimer`)
+/// and meter what it costs (`crate::cost::meter`).
 pub fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {
-    let mut conf =
-        aws_sdk_s3::config::Builder::from(config).force_path_style(force_path_style()).interceptor(AwsCallTimer);
+    let mut conf = aws_sdk_s3::config::Builder::from(config)
+        .force_path_style(force_path_style())
+        .interceptor(AwsCallTimer)
+        .interceptor(UsageMeter);
     if let Some(recorder) = recorder(Service::S3) {
         conf = conf.interceptor(recorder);
     }
@@ -41,7 +45,7 @@ pub fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {
 }
 
 pub fn dynamodb(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
-    let mut conf = aws_sdk_dynamodb::config::Builder::from(config).interceptor(AwsCallTimer);
+    let mut conf = aws_sdk_dynamodb::config::Builder::from(config).interceptor(AwsCallTimer).interceptor(UsageMeter);
     if let Some(recorder) = recorder(Service::DynamoDb) {
         conf = conf.interceptor(recorder);
     }

@@ -169,7 +169,13 @@ async fn skip_array_rest<R: AsyncBufRead + Unpin>(cur: &mut Cursor<R>) -> Result
 }
 
 fn header_from(map: Map<String, Value>) -> Result<Header, ReadError> {
-    let header: Header = serde_json::from_value(Value::Object(map)).map_err(|e| ReadError::Header(e.to_string()))?;
+    // The path names the field at fault: `kind: unknown variant ...`,
+    // `notification.live_activity.timestamp: invalid type ...`.
+    let header: Header = serde_path_to_error::deserialize(Value::Object(map)).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        ReadError::Header(if path == "." { inner.to_string() } else { format!("`{path}`: {inner}") })
+    })?;
     header.validate().map_err(ReadError::Header)?;
     Ok(header)
 }

@@ -1,18 +1,28 @@
 //! Batch files (Contract 1): the model, the header, and the entry stream.
 
+mod device;
 mod header;
+mod invalid;
+mod kind;
 mod model;
+mod notification;
+mod platform;
 mod preflight;
 mod reader;
+mod rules;
 mod scan;
+mod subscription;
 
+pub use device::Device;
 pub use header::{Layout, discover};
-pub use model::{
-    Canary, CanaryThen, Device, Header, InvalidReason, Notification, Platform, Priority, QuietMode, UserEntry,
-    entry_from_value,
-};
+pub use invalid::InvalidReason;
+pub use kind::{InterruptionLevel, Kind, LiveActivity, LiveActivityEvent};
+pub use model::{Canary, CanaryThen, Header, QuietMode, UserEntry, entry_from_value};
+pub use notification::{Localized, Notification, Priority};
+pub use platform::Platform;
 pub use preflight::{FileCheck, PreflightError, preflight};
 pub use reader::{DEFAULT_MAX_ENTRY_BYTES, Encoding, EntryReader, RawItem, ReadError};
+pub use subscription::{AUTH_LEN, P256DH_LEN, SubscriptionError, WebKeys, endpoint_problem, subscription_from_value};
 
 /// Counts of a whole file, as `pushbatch validate` and the approval form need.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]

@@ -3,10 +3,18 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::device::{Device, device_from_value};
+use super::invalid::InvalidReason;
+use super::kind::Kind;
+use super::notification::Notification;
+
 /// Everything in a batch file but its users.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Header {
     pub campaign: String,
+    /// What kind of push: `alert` (the default), `background`, `data`, `live_activity`.
+    #[serde(default, skip_serializing_if = "Kind::is_default")]
+    pub kind: Kind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub variant: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -102,45 +110,12 @@ impl Canary {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Priority {
-    High,
-    Normal,
-}
-
-/// The message, before per-user rendering and per-provider overrides.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Notification {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub title: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<String>,
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
-    pub data: Map<String, Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sound: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub badge: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub collapse_key: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ttl_seconds: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub priority: Option<Priority>,
-    /// Merged into the APNs payload; `topic` and `push_type` set headers.
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
-    pub apns: Map<String, Value>,
-    /// Merged into the FCM v1 `message`.
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
-    pub fcm: Map<String, Value>,
-}
-
 impl Header {
     /// A header with only what every file must have; the rest unset.
     pub fn new(campaign: impl Into<String>, notification: Notification) -> Self {
         Header {
             campaign: campaign.into(),
+            kind: Kind::Alert,
             variant: None,
             category: None,
             notification,
@@ -160,9 +135,12 @@ impl Header {
         if self.campaign.trim().is_empty() {
             return Err("`campaign` must not be empty".into());
         }
-        let has = |s: &Option<String>| s.as_deref().is_some_and(|s| !s.trim().is_empty());
-        if !has(&self.notification.title) && !has(&self.notification.body) {
-            return Err("`notification` needs a `title` or a `body`".into());
+        super::rules::validate(self.kind, &self.notification)?;
+        self.notification.check_languages()?;
+        // Every language's notification follows the kind's rules too.
+        for tag in self.notification.localized.keys() {
+            super::rules::validate(self.kind, &self.notification.in_language(tag))
+                .map_err(|e| format!("in `notification.localized.{tag}`: {e}"))?;
         }
         self.send_at_ms()?;
         if let Some(rate) = self.rate_per_second
@@ -217,66 +195,6 @@ impl Header {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Platform {
-    Ios,
-    Android,
-}
-
-impl Platform {
-    pub const ALL: [Platform; 2] = [Platform::Ios, Platform::Android];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Platform::Ios => "ios",
-            Platform::Android => "android",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "ios" | "apns" => Some(Platform::Ios),
-            "android" | "fcm" => Some(Platform::Android),
-            _ => None,
-        }
-    }
-
-    /// Whether `token` has this platform's shape. APNs tokens are hex (32 bytes
-    /// today; Apple reserves the right to lengthen them); FCM registration
-    /// tokens are long URL-safe strings.
-    pub fn token_is_well_formed(self, token: &str) -> bool {
-        match self {
-            Platform::Ios => {
-                (64..=200).contains(&token.len())
-                    && token.len().is_multiple_of(2)
-                    && token.bytes().all(|b| b.is_ascii_hexdigit())
-            }
-            Platform::Android => {
-                (20..=4096).contains(&token.len())
-                    && token.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b':'))
-            }
-        }
-    }
-}
-
-/// One device to push to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Device {
-    pub platform: Platform,
-    pub token: String,
-    /// The app the token was issued to (bundle id or package name); None
-    /// sends it as the deployment's default app (see `crate::apps`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub app: Option<String>,
-}
-
-impl Device {
-    pub fn new(platform: Platform, token: impl Into<String>) -> Self {
-        Device { platform, token: token.into(), app: None }
-    }
-}
-
 /// A valid user entry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserEntry {
@@ -286,43 +204,6 @@ pub struct UserEntry {
     /// Inline devices: when present, no lookup is made for this user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub devices: Option<Vec<Device>>,
-}
-
-/// Why an entry was skipped. The names are the keys of the report's counters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InvalidReason {
-    NotAUser,
-    MissingUserId,
-    UnknownPlatform(String),
-    MalformedToken(Platform),
-    BadVars,
-    BadApp,
-}
-
-impl InvalidReason {
-    pub fn key(&self) -> &'static str {
-        match self {
-            InvalidReason::NotAUser => "not_a_user_entry",
-            InvalidReason::MissingUserId => "missing_user_id",
-            InvalidReason::UnknownPlatform(_) => "unknown_platform",
-            InvalidReason::MalformedToken(_) => "malformed_token",
-            InvalidReason::BadVars => "bad_vars",
-            InvalidReason::BadApp => "bad_app",
-        }
-    }
-}
-
-impl std::fmt::Display for InvalidReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            InvalidReason::NotAUser => f.write_str("entry is neither a user id string nor an object"),
-            InvalidReason::MissingUserId => f.write_str("entry has no non-empty `user_id`"),
-            InvalidReason::UnknownPlatform(p) => write!(f, "unknown platform {p:?}"),
-            InvalidReason::MalformedToken(p) => write!(f, "malformed {} token", p.as_str()),
-            InvalidReason::BadVars => f.write_str("`vars` must be an object"),
-            InvalidReason::BadApp => f.write_str("a device's `app` must be a bundle id or package name"),
-        }
-    }
 }
 
 /// Turns one syntactically valid JSON value into a user entry or a reason.
@@ -353,29 +234,10 @@ pub fn entry_from_value(value: Value) -> Result<UserEntry, InvalidReason> {
     Ok(UserEntry { user_id, vars, devices })
 }
 
-fn device_from_value(value: Value) -> Result<Device, InvalidReason> {
-    let Value::Object(mut obj) = value else {
-        return Err(InvalidReason::NotAUser);
-    };
-    let platform = match obj.remove("platform") {
-        Some(Value::String(p)) => Platform::parse(&p).ok_or(InvalidReason::UnknownPlatform(p))?,
-        other => return Err(InvalidReason::UnknownPlatform(other.map(|v| v.to_string()).unwrap_or_default())),
-    };
-    let token = match obj.remove("token") {
-        Some(Value::String(t)) if platform.token_is_well_formed(&t) => t,
-        _ => return Err(InvalidReason::MalformedToken(platform)),
-    };
-    let app = match obj.remove("app") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(a)) if crate::apps::app_id_problem(&a).is_none() => Some(a),
-        Some(_) => return Err(InvalidReason::BadApp),
-    };
-    Ok(Device { platform, token, app })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::Platform;
     use serde_json::json;
 
     const IOS: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";

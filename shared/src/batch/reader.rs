@@ -6,7 +6,8 @@
 use serde_json::Value;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
-use super::model::{InvalidReason, UserEntry, entry_from_value};
+use super::invalid::InvalidReason;
+use super::model::{UserEntry, entry_from_value};
 use super::scan::{Step, ValueScanner, is_whitespace};
 
 /// The two encodings of Contract 1, chosen by the object key's extension.

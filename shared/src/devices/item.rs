@@ -1,7 +1,8 @@
 //! A devices item's shape in DynamoDB: `user_id` (S), `devices` (L of M:
-//! `platform`, `token`, `app`, `updated_at`), `push_enabled` (BOOL, default
-//! true), `muted_categories` (SS). Reading it, writing one device, and the
-//! condition that a list is still what was read.
+//! `platform`, `token`, `app`, `updated_at`, and for a browser `keys`, M of
+//! `p256dh` and `auth`, its endpoint being the `token`), `push_enabled`
+//! (BOOL, default true), `muted_categories` (SS). Reading it, writing one
+//! device, and the condition that a list is still what was read.
 
 use std::collections::{HashMap, HashSet};
 
@@ -12,29 +13,37 @@ use chrono_tz::Tz;
 
 use super::model::{QuietHours, Registration, UserDevices};
 use super::plan::Slot;
-use crate::batch::{Device, Platform};
+use crate::batch::{Device, Platform, WebKeys};
 use crate::dynamo::Item;
 
-/// (platform, token, app) of each device in an item; malformed ones are skipped.
-fn device_list(item: &Item) -> Vec<(String, String, Option<String>)> {
+/// The devices in an item; malformed ones (a web device without its keys
+/// among them) are skipped.
+fn device_list(item: &Item) -> Vec<Device> {
     let Some(AttributeValue::L(list)) = item.get("devices") else { return Vec::new() };
     list.iter()
         .filter_map(|d| {
             let m = d.as_m().ok()?;
-            let platform = m.get("platform")?.as_s().ok()?.clone();
+            let platform = Platform::parse(m.get("platform")?.as_s().ok()?)?;
             let token = m.get("token")?.as_s().ok()?.clone();
             let app = m.get("app").and_then(|a| a.as_s().ok()).cloned();
-            Some((platform, token, app))
+            let keys = match platform {
+                Platform::Web => Some(web_keys(m.get("keys")?)?),
+                Platform::Ios | Platform::Android => None,
+            };
+            Some(Device { platform, token, app, keys })
         })
         .collect()
 }
 
+fn web_keys(keys: &AttributeValue) -> Option<WebKeys> {
+    let m = keys.as_m().ok()?;
+    let text = |k: &str| m.get(k).and_then(|v| v.as_s().ok()).cloned();
+    Some(WebKeys { p256dh: text("p256dh")?, auth: text("auth")? })
+}
+
 pub fn parse_item(item: &Item) -> Option<(String, UserDevices)> {
     let user_id = item.get("user_id")?.as_s().ok()?.clone();
-    let devices = device_list(item)
-        .into_iter()
-        .filter_map(|(p, token, app)| Some(Device { platform: Platform::parse(&p)?, token, app }))
-        .collect();
+    let devices = device_list(item);
     let push_enabled = item.get("push_enabled").and_then(|v| v.as_bool().ok()).copied().unwrap_or(true);
     let muted_categories = match item.get("muted_categories") {
         Some(AttributeValue::Ss(s)) => s.iter().cloned().collect(),
@@ -76,6 +85,13 @@ pub fn device_item(registration: &Registration) -> AttributeValue {
     ]);
     if let Some(app) = &registration.app {
         map.insert("app".to_owned(), AttributeValue::S(app.clone()));
+    }
+    if let Some(keys) = &registration.device.keys {
+        let keys = HashMap::from([
+            ("p256dh".to_owned(), AttributeValue::S(keys.p256dh.clone())),
+            ("auth".to_owned(), AttributeValue::S(keys.auth.clone())),
+        ]);
+        map.insert("keys".to_owned(), AttributeValue::M(keys));
     }
     AttributeValue::M(map)
 }
@@ -169,6 +185,24 @@ mod tests {
         assert_eq!(m["app"].as_s().unwrap(), "com.example");
         assert_eq!(m["updated_at"].as_s().unwrap(), "1970-01-01T00:00:00.000Z");
         assert_eq!(slot_of(&item), slot("tok", Some(0)));
+    }
+
+    #[test]
+    fn a_web_subscription_is_stored_and_read_back_whole() {
+        let keys = WebKeys { p256dh: "BPk".into(), auth: "QXV0aA".into() };
+        let device = Device::web("https://push.example/s/1", keys);
+        let registration = Registration { device: device.clone(), app: None, at: at(0) };
+        let stored = device_item(&registration);
+        let m = stored.as_m().unwrap();
+        assert_eq!(m["token"].as_s().unwrap(), "https://push.example/s/1", "the endpoint is the token prune removes");
+        assert_eq!(m["keys"].as_m().unwrap()["auth"].as_s().unwrap(), "QXV0aA");
+        let mut without_keys = m.clone();
+        without_keys.remove("keys");
+        let item = HashMap::from([
+            ("user_id".to_owned(), AttributeValue::S("u".into())),
+            ("devices".to_owned(), AttributeValue::L(vec![stored, AttributeValue::M(without_keys)])),
+        ]);
+        assert_eq!(parse_item(&item).unwrap().1.devices, vec![device], "a web device without keys is skipped");
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use super::ports::{JobError, JobRead, JobWrite, JobsByObject, LiveJobs};
 use super::record::{JobRecord, JobStatus, object_id};
+use crate::cost::Usage;
 use crate::dynamo::{DynamoError, Item, condition_failed, n, number, required_number, s, text};
 
 pub struct DynamoJobs {
@@ -72,6 +73,9 @@ pub fn to_item(r: &JobRecord) -> Result<Item, JobError> {
     if let Some(part) = &r.part {
         item.insert("part".into(), s(json(r, part)?));
     }
+    if r.usage != Usage::default() {
+        item.insert("usage".into(), s(json(r, &r.usage)?));
+    }
     if let Some(shards) = &r.shards {
         item.insert("shards".into(), s(json(r, shards)?));
     }
@@ -134,6 +138,7 @@ pub fn from_item(item: &Item) -> Result<JobRecord, JobError> {
         stop: typed(parsed("stop")?).map_err(|e| corrupt(format!("stop: {e}")))?,
         parts: typed(parsed("parts")?).map_err(|e| corrupt(format!("parts: {e}")))?,
         part: typed(parsed("part")?).map_err(|e| corrupt(format!("part: {e}")))?,
+        usage: typed(parsed("usage")?).map_err(|e| corrupt(format!("usage: {e}")))?.unwrap_or_default(),
     })
 }
 

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::batch::Layout;
+use crate::cost::Usage;
 use crate::counters::Counters;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,6 +100,10 @@ pub struct JobRecord {
     /// On a part's record: its job and the instant it sends at.
     #[serde(default)]
     pub part: Option<PartOf>,
+    /// What this record's links used of AWS (a job's adds its shards' and
+    /// parts' when they roll in): the summary's cost receipt.
+    #[serde(default)]
+    pub usage: Usage,
 }
 
 /// A job's deferred parts: users who get the push later (at their local
@@ -194,6 +199,7 @@ impl JobRecord {
             stop: None,
             parts: None,
             part: None,
+            usage: Usage::default(),
         }
     }
 

@@ -12,15 +12,17 @@ use crate::batch::Platform;
 pub enum Provider {
     Apns,
     Fcm,
+    WebPush,
 }
 
 impl Provider {
-    pub const ALL: [Provider; 2] = [Provider::Apns, Provider::Fcm];
+    pub const ALL: [Provider; 3] = [Provider::Apns, Provider::Fcm, Provider::WebPush];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Provider::Apns => "apns",
             Provider::Fcm => "fcm",
+            Provider::WebPush => "webpush",
         }
     }
 }
@@ -30,6 +32,7 @@ impl From<Platform> for Provider {
         match platform {
             Platform::Ios => Provider::Apns,
             Platform::Android => Provider::Fcm,
+            Platform::Web => Provider::WebPush,
         }
     }
 }

@@ -147,10 +147,15 @@ impl ApnsClient {
             Ok(r) => r,
             Err(e) => return Outcome::Failed(format!("cannot build the request: {e}")),
         };
+        // A Live Activity goes to the app's `.push-type.liveactivity` topic.
+        let topic = match headers.topic_for(topic) {
+            Ok(t) => t,
+            Err(e) => return Outcome::Failed(e.to_string()),
+        };
         let wire = &headers.wire;
         let map = request.headers_mut();
         map.insert(AUTHORIZATION, authorization);
-        map.insert(HeaderName::from_static("apns-topic"), topic.clone());
+        map.insert(HeaderName::from_static("apns-topic"), topic);
         map.insert(HeaderName::from_static("apns-push-type"), wire.push_type.clone());
         map.insert(HeaderName::from_static("apns-priority"), wire.priority.clone());
         if let Some(c) = &wire.collapse_id {

@@ -1,7 +1,8 @@
-//! Push providers: APNs over our own HTTP/2 client, FCM over the HTTP v1 API.
+//! Push providers: APNs over our own HTTP/2 client, FCM over the HTTP v1 API,
+//! and Web Push to each browser's push service.
 //!
 //! Each answer is mapped to an [`Outcome`]; the retry loop lives in
-//! [`retry`], and the connection pool both providers share in [`h2`].
+//! [`retry`], and the connection pool APNs and FCM share in [`h2`].
 
 pub mod apns;
 pub mod fcm;
@@ -9,6 +10,8 @@ pub mod h2;
 pub mod retry;
 pub mod send;
 mod tls;
+pub mod vapid;
+pub mod webpush;
 
 use std::time::Duration;
 

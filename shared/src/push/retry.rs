@@ -7,7 +7,8 @@ use rand::RngExt;
 use super::Outcome;
 use super::send::PushSend;
 use crate::apps::Route;
-use crate::render::{ApnsHeaders, Payloads};
+use crate::batch::Device;
+use crate::render::{Headers, Payloads};
 
 /// A device's final outcome, as the report counts it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,14 +50,14 @@ pub async fn deliver<P: PushSend>(
     push: &P,
     policy: &RetryPolicy,
     route: &Route,
-    token: &str,
+    device: &Device,
     payloads: &Payloads,
-    apns: &ApnsHeaders,
+    headers: &Headers,
 ) -> (Final, u32) {
     let mut attempt = 0;
     let mut renewed = false;
     loop {
-        let outcome = push.send(route, token, payloads, apns).await;
+        let outcome = push.send(route, device, payloads, headers).await;
         let last_reason = match outcome {
             Outcome::Delivered => return (Final::Delivered, attempt),
             Outcome::Dead(r) => return (Final::Dead(r), attempt),
@@ -93,7 +94,7 @@ mod tests {
     struct Scripted(Mutex<Vec<Outcome>>, Mutex<u32>);
 
     impl PushSend for Scripted {
-        async fn send(&self, _: &Route, _: &str, _: &Payloads, _: &ApnsHeaders) -> Outcome {
+        async fn send(&self, _: &Route, _: &Device, _: &Payloads, _: &Headers) -> Outcome {
             self.0.lock().unwrap().remove(0)
         }
         async fn renew(&self, _: &Route) {
@@ -101,10 +102,10 @@ mod tests {
         }
     }
 
-    fn fixtures() -> (Payloads, ApnsHeaders) {
+    fn fixtures() -> (Payloads, Headers) {
         let h: Header = serde_json::from_str(r#"{"campaign":"c","notification":{"body":"b"}}"#).unwrap();
         let r = Renderer::new(&h, "t").unwrap();
-        (r.for_user(&Default::default()).unwrap(), r.apns_headers().clone())
+        (r.for_user(&Default::default()).unwrap(), r.headers().clone())
     }
 
     fn fast() -> RetryPolicy {
@@ -114,7 +115,8 @@ mod tests {
     async fn run(script: Vec<Outcome>) -> ((Final, u32), u32) {
         let push = Scripted(Mutex::new(script), Mutex::new(0));
         let (p, h) = fixtures();
-        let r = deliver(&push, &fast(), &Route::Fcm { project: None }, "t", &p, &h).await;
+        let device = Device::new(crate::batch::Platform::Android, "t");
+        let r = deliver(&push, &fast(), &Route::Fcm { project: None }, &device, &p, &h).await;
         let renewals = *push.1.lock().unwrap();
         (r, renewals)
     }

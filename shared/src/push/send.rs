@@ -6,18 +6,22 @@ use std::future::Future;
 use super::Outcome;
 use super::apns::ApnsClient;
 use super::fcm::FcmClient;
+use super::webpush::WebPushClient;
 use crate::apps::{ApnsEnvironment, Route};
-use crate::render::{ApnsHeaders, Payloads};
+use crate::batch::Device;
+use crate::render::{Headers, Payloads};
 
 /// The port the sending loop uses: one request to one provider, routed to
-/// the device's app (its APNs environment and topic, or its FCM project).
+/// the device's app (its APNs environment and topic, or its FCM project),
+/// or to a browser's push service. The device is passed whole: a web
+/// device's message is encrypted to its subscription's keys.
 pub trait PushSend: Send + Sync {
     fn send(
         &self,
         route: &Route,
-        token: &str,
+        device: &Device,
         payloads: &Payloads,
-        apns: &ApnsHeaders,
+        headers: &Headers,
     ) -> impl Future<Output = Outcome> + Send;
 
     /// Renews credentials after the provider refused them.
@@ -35,6 +39,8 @@ pub struct Providers {
     pub fcm: Option<FcmClient>,
     /// Other Firebase projects, each with its own key.
     pub fcm_projects: HashMap<String, FcmClient>,
+    /// Every browser's push service, with the deployment's VAPID key.
+    pub webpush: Option<WebPushClient>,
 }
 
 impl Providers {
@@ -54,18 +60,25 @@ impl Providers {
 }
 
 impl PushSend for Providers {
-    async fn send(&self, route: &Route, token: &str, payloads: &Payloads, apns: &ApnsHeaders) -> Outcome {
+    async fn send(&self, route: &Route, device: &Device, payloads: &Payloads, headers: &Headers) -> Outcome {
         match route {
             Route::Apns { environment, topic } => match self.apns(*environment) {
-                Some(client) => client.send(token, payloads.apns.clone(), apns, topic).await,
+                Some(client) => client.send(&device.token, payloads.apns.clone(), &headers.apns, topic).await,
                 None => Outcome::Failed(format!("APNs ({environment:?}) is not configured")),
             },
             Route::Fcm { project } => match self.fcm(project.as_deref()) {
-                Some(client) => client.send(payloads.fcm_body(token)).await,
+                Some(client) => client.send(payloads.fcm_body(&device.token)).await,
                 None => Outcome::Failed(format!(
                     "FCM project {} is not configured",
                     project.as_deref().unwrap_or("(default)")
                 )),
+            },
+            Route::WebPush => match (&self.webpush, &device.keys) {
+                (Some(client), Some(keys)) => client.send(&device.token, keys, &payloads.web, &headers.web).await,
+                (None, _) => Outcome::Failed(
+                    "Web Push is not configured (WEBPUSH_VAPID_KEY_FILE or WEBPUSH_VAPID_KEY_SECRET_ARN)".into(),
+                ),
+                (Some(_), None) => Outcome::Failed("a web device without its subscription's keys".into()),
             },
         }
     }
@@ -80,6 +93,11 @@ impl PushSend for Providers {
             Route::Fcm { project } => {
                 if let Some(c) = self.fcm(project.as_deref()) {
                     c.renew_token().await
+                }
+            }
+            Route::WebPush => {
+                if let Some(c) = &self.webpush {
+                    c.renew()
                 }
             }
         }

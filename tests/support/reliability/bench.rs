@@ -39,6 +39,16 @@ impl Bench {
         Ok(Bench { stack, jobs, population, s3, dynamodb })
     }
 
+    /// Starts a stack with nothing seeded (for files whose users carry
+    /// their devices inline).
+    pub async fn bare(opts: StackOptions) -> anyhow::Result<Bench> {
+        let stack = Stack::start(opts).await?;
+        let dynamodb = stack.dynamodb().await;
+        let s3 = stack.s3().await;
+        let jobs = DynamoJobs::new(dynamodb.clone(), stack.var("JOBS_TABLE")?);
+        Ok(Bench { stack, jobs, population: Population::new(0, 0), s3, dynamodb })
+    }
+
     pub fn bucket(&self) -> &str {
         self.stack.bucket()
     }

@@ -50,6 +50,15 @@ pub async fn route(app: &App, req: Request<Incoming>) -> Resp {
         }
         "/config" if req.method() == Method::GET => http_util::json_of(StatusCode::OK, &app.config_view()),
         "/config" if req.method() == Method::POST => Box::pin(update_config(app, req)).await,
+        _ if path.starts_with("/payloads/") && req.method() == Method::GET => {
+            match app.stats.payload(&path["/payloads/".len()..]) {
+                Some(payload) => http_util::json(StatusCode::OK, payload),
+                None => http_util::control_error(
+                    StatusCode::NOT_FOUND,
+                    "no payload delivered to that token (is --track-tokens on?)",
+                ),
+            }
+        }
         "/stats" | "/stats/reset" | "/config" => {
             http_util::control_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }

@@ -103,6 +103,8 @@ type DeliveryShard = Mutex<HashMap<Box<str>, u64>>;
 pub struct Stats {
     shards: Box<[Shard]>,
     deliveries: Box<[DeliveryShard]>,
+    /// The last APNs payload each token was delivered (while tracking).
+    payloads: Mutex<HashMap<Box<str>, bytes::Bytes>>,
 }
 
 impl Default for Stats {
@@ -110,6 +112,7 @@ impl Default for Stats {
         Self {
             shards: (0..SHARDS).map(|_| Shard::default()).collect(),
             deliveries: (0..DELIVERY_SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            payloads: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -170,6 +173,16 @@ impl Stats {
         }
     }
 
+    /// Keeps the payload a token was delivered, for `GET /payloads/<token>`
+    /// (a test reads what a user got); only called while tracking is on.
+    pub fn record_payload(&self, token: &str, payload: bytes::Bytes) {
+        self.payloads.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(token.into(), payload);
+    }
+
+    pub fn payload(&self, token: &str) -> Option<bytes::Bytes> {
+        self.payloads.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).get(token).cloned()
+    }
+
     /// Zeroes everything. Requests in flight while resetting may land on either side.
     pub fn reset(&self) {
         for shard in self.shards.iter() {
@@ -180,6 +193,7 @@ impl Stats {
         for map in self.deliveries.iter() {
             map.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
         }
+        self.payloads.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clear();
     }
 
     pub fn snapshot(&self, with_deliveries: bool) -> StatsSnapshot {
@@ -263,6 +277,17 @@ mod tests {
         assert!(snap.deliveries.is_none());
         stats.reset();
         assert_eq!(stats.snapshot(false), StatsSnapshot::default());
+    }
+
+    #[test]
+    fn the_last_payload_per_token_is_kept_until_a_reset() {
+        let stats = Stats::default();
+        stats.record_payload("tok-a", bytes::Bytes::from_static(b"{\"n\":1}"));
+        stats.record_payload("tok-a", bytes::Bytes::from_static(b"{\"n\":2}"));
+        assert_eq!(stats.payload("tok-a").as_deref(), Some(&b"{\"n\":2}"[..]));
+        assert_eq!(stats.payload("tok-b"), None);
+        stats.reset();
+        assert_eq!(stats.payload("tok-a"), None);
     }
 
     #[test]

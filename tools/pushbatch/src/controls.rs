@@ -85,8 +85,11 @@ pub fn parse_rate(text: &str) -> anyhow::Result<Option<f64>> {
     Ok(Some(rate))
 }
 
-pub async fn run(env: &EnvMap, command: ControlCommand) -> anyhow::Result<ExitCode> {
-    let (action, job, reason, who, rate) = match &command {
+/// Sends the command to send-batch; its answer, `{"control": …}` or
+/// `{"refused": {"reason"}}`, as `run` prints it. A rate that is not a
+/// positive number (or `off`) is refused here, before anything is sent.
+pub async fn request(env: &EnvMap, command: &ControlCommand) -> anyhow::Result<Value> {
+    let (action, job, reason, who, rate) = match command {
         ControlCommand::Stop(a) => ("stop", &a.job, a.reason.clone(), &a.who, None),
         ControlCommand::Pause(a) => ("pause", &a.job, a.reason.clone(), &a.who, None),
         ControlCommand::Resume(a) => ("resume", &a.job, a.reason.clone(), &a.who, None),
@@ -94,7 +97,15 @@ pub async fn run(env: &EnvMap, command: ControlCommand) -> anyhow::Result<ExitCo
     };
     let request = json!({"control": {"job_id": job, "action": action, "by": who.name()?,
                                      "reason": reason, "rate_per_second": rate}});
-    let answer = invoke(env, &who.function, &request).await?;
+    invoke(env, &who.function, &request).await
+}
+
+pub async fn run(env: &EnvMap, command: ControlCommand) -> anyhow::Result<ExitCode> {
+    let answer = request(env, &command).await?;
+    let job = match &command {
+        ControlCommand::Stop(a) | ControlCommand::Pause(a) | ControlCommand::Resume(a) => &a.job,
+        ControlCommand::Throttle(a) => &a.job,
+    };
     if let Some(refused) = answer.get("refused") {
         eprintln!("refused: {}", refused["reason"].as_str().unwrap_or("(no reason given)"));
         return Ok(ExitCode::FAILURE);

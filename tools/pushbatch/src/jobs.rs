@@ -215,10 +215,43 @@ pub fn print_summary(s: &Summary) {
     if let Some(failed) = &s.failed_report {
         println!("  failures      s3://{}/{failed} (copy it into batches/ to re-drive)", s.bucket);
     }
+    if let Some(skipped) = &s.skipped_report {
+        println!("  skipped       s3://{}/{skipped} (`pushbatch why JOB USER` for one user)", s.bucket);
+    }
+    if let Some(receipt) = &s.cost {
+        print!("{}", cost_text(receipt));
+    }
     match c.check_identities() {
         Ok(()) => println!("  accounting    every identity holds"),
         Err(broken) => println!("  accounting    BROKEN: {}", broken.join("; ")),
     }
+}
+
+/// The cost receipt: dollars by service, what they come from, and SNS
+/// mobile push's price for the same deliveries.
+fn cost_text(r: &shared::cost::Receipt) -> String {
+    let (u, c) = (&r.usage, &r.cost);
+    let vs =
+        if c.total_usd > 0.0 { format!(" ({:.1}× less)", c.sns_mobile_push_usd / c.total_usd) } else { String::new() };
+    format!(
+        "  cost          ${:.6} at list prices of {}: Lambda ${:.6} ({:.1} GB-s, {} requests), S3 ${:.6} \
+         ({} GET, {} PUT, {} LIST), DynamoDB ${:.6} ({:.1} RRU, {:.1} WRU)\n  \
+         vs SNS        ${:.6} for {} deliveries{vs}\n",
+        c.total_usd,
+        r.prices_as_of,
+        c.lambda_compute_usd + c.lambda_requests_usd,
+        u.gb_seconds,
+        u.invocations,
+        c.s3_usd,
+        u.s3_get,
+        u.s3_put,
+        u.s3_list,
+        c.dynamodb_usd,
+        u.dynamodb_read_units,
+        u.dynamodb_write_units,
+        c.sns_mobile_push_usd,
+        r.deliveries,
+    )
 }
 
 pub async fn send(env: &EnvMap, args: SendArgs) -> anyhow::Result<ExitCode> {
@@ -307,6 +340,24 @@ pub async fn status(env: &EnvMap, args: StatusArgs) -> anyhow::Result<ExitCode> 
 #[cfg(test)]
 mod tests {
     use shared::jobs::{FinishedPart, JobStatus, PartSet};
+
+    #[test]
+    fn the_cost_receipt_says_what_each_dollar_is_for() {
+        let usage = shared::cost::Usage {
+            gb_seconds: 90.0,
+            invocations: 2,
+            s3_get: 3,
+            s3_put: 2,
+            s3_list: 1,
+            dynamodb_read_units: 500.0,
+            dynamodb_write_units: 8.0,
+        };
+        let text = super::cost_text(&shared::cost::Receipt::of(&usage, 1000));
+        assert!(text.contains("(90.0 GB-s, 2 requests)"), "{text}");
+        assert!(text.contains("(3 GET, 2 PUT, 1 LIST)"), "{text}");
+        assert!(text.contains("(500.0 RRU, 8.0 WRU)"), "{text}");
+        assert!(text.contains("vs SNS        $0.000500 for 1000 deliveries"), "{text}");
+    }
 
     #[test]
     fn parts_are_listed_in_order_with_how_they_ended() {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::Args;
 use serde::Serialize;
 use shared::batch::{Encoding, FileCounts, Layout, RawItem, ReadError, scan_file};
-use shared::render::Renderer;
+use shared::render::Renderers;
 use tokio::io::{AsyncSeekExt, BufReader};
 
 #[derive(Debug, Args)]
@@ -73,7 +73,7 @@ pub async fn validate(path: &Path, show: usize) -> Result<Validation, ValidateEr
         scan_file(head, async |offset| open_at(path, offset).await, encoding, collect)
             .await
             .map_err(|source| ValidateError::Read { path: name.clone(), source })?;
-    let notification_error = Renderer::new(&layout.header, "validate").err().map(|e| e.to_string());
+    let notification_error = Renderers::new(&layout.header, "validate").err().map(|e| e.to_string());
     Ok(Validation { file: name, encoding, campaign: layout.header.campaign, counts, invalid, notification_error })
 }
 

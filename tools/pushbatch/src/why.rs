@@ -38,6 +38,9 @@ pub enum Finding {
     DevicesFailed { devices: Vec<FailedDevice>, part: Option<i64> },
     /// Deferred to a part (their local time, the end of their quiet hours).
     Deferred { at_ms: i64, part_finished: bool },
+    /// Their entry is invalid (`detail` says how); skipped.jsonl lists it
+    /// by offset, as it names no user.
+    Invalid { detail: String, offset: u64, line: Option<u64> },
     /// In the file, and nothing says they were not sent.
     Sent { offset: u64, line: Option<u64> },
     /// In the file, past where the job has read so far.
@@ -119,6 +122,12 @@ pub fn describe(user: &str, job: &str, findings: &[Finding]) -> String {
                 format!("{user} was deferred to {} and sent then", when(*at_ms))
             }
             Finding::Deferred { at_ms, part_finished: false } => format!("{user} is due at {}", when(*at_ms)),
+            Finding::Invalid { detail, offset, line } => {
+                format!(
+                    "{user} was skipped: invalid ({detail}; entry at byte {offset}{})",
+                    line.map(|l| format!(", line {l}")).unwrap_or_default()
+                )
+            }
             Finding::Sent { offset, line } => {
                 format!(
                     "{user} was sent (entry at byte {offset}{})",
@@ -135,12 +144,19 @@ pub fn describe(user: &str, job: &str, findings: &[Finding]) -> String {
     out
 }
 
-pub async fn run(env: &EnvMap, args: WhyArgs) -> anyhow::Result<ExitCode> {
+/// What became of `user` in `job`: the job's record and the findings
+/// `run` prints.
+pub async fn lookup(env: &EnvMap, job: &str, user: &str) -> anyhow::Result<(JobRecord, Vec<Finding>)> {
     let jobs = Jobs::from_env(env).await;
-    let Some(record) = jobs.jobs.get(&args.job).await? else {
-        bail!("no job {} in the jobs table", args.job);
+    let Some(record) = jobs.jobs.get(job).await? else {
+        bail!("no job {job} in the jobs table");
     };
-    let findings = findings(&jobs, &record, &args.user).await?;
+    let findings = findings(&jobs, &record, user).await?;
+    Ok((record, findings))
+}
+
+pub async fn run(env: &EnvMap, args: WhyArgs) -> anyhow::Result<ExitCode> {
+    let (record, findings) = lookup(env, &args.job, &args.user).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&findings)?);
     } else {
@@ -163,9 +179,58 @@ async fn findings(jobs: &Jobs, record: &JobRecord, user: &str) -> anyhow::Result
         }
     }
     // Sent or skipped in the job's own pass, or deferred: the reports said.
-    // Otherwise the file tells sent from not reached from not there.
+    // Otherwise an invalid entry may be theirs, and the file tells sent
+    // from not reached from not there.
+    if out.is_empty() {
+        out = invalid_entries(jobs, record, user, &skipped).await?;
+    }
     if out.is_empty() {
         out = in_file(jobs, record, user).await?;
+    }
+    Ok(out)
+}
+
+/// How much of the file is read at an invalid entry's offset to find its
+/// `user_id`; an entry longer than this is not matched.
+const INVALID_ENTRY_WINDOW: u64 = 64 * 1024;
+
+/// The job's invalid entries that are the user's: skipped.jsonl lists an
+/// invalid entry by its offset (it could not be read as a user), so each is
+/// read back from the job's file there, and matched by its `user_id`.
+async fn invalid_entries(
+    jobs: &Jobs,
+    record: &JobRecord,
+    user: &str,
+    skipped: &[(String, String)],
+) -> anyhow::Result<Vec<Finding>> {
+    let mut out = Vec::new();
+    for (key, line) in skipped {
+        // A part's offsets are in its own file, and its entries were valid.
+        if part_of_key(key).is_some() {
+            continue;
+        }
+        let Ok(v) = serde_json::from_str::<Value>(line) else { continue };
+        let (Some("invalid"), Some(offset)) = (v["reason"].as_str(), v["offset"].as_u64()) else { continue };
+        let range = format!("bytes={offset}-{}", offset + INVALID_ENTRY_WINDOW - 1);
+        let object =
+            jobs.s3.get_object().bucket(&record.bucket).key(&record.key).if_match(&record.etag).range(range).send();
+        let object = object.await.with_context(|| {
+            format!("reading s3://{}/{} at byte {offset} (ETag {})", record.bucket, record.key, record.etag)
+        })?;
+        let bytes = object.body.collect().await?.into_bytes();
+        let entry = serde_json::Deserializer::from_slice(&bytes).into_iter::<Value>().next();
+        let named = match entry {
+            Some(Ok(entry)) => match &entry["user_id"] {
+                Value::String(id) => id == user,
+                Value::Number(id) => id.to_string() == user,
+                _ => false,
+            },
+            _ => false,
+        };
+        if named {
+            let detail = v["detail"].as_str().unwrap_or("unknown").to_owned();
+            out.push(Finding::Invalid { detail, offset, line: v["line"].as_u64() });
+        }
     }
     Ok(out)
 }
@@ -253,6 +318,11 @@ mod tests {
         assert_eq!(
             describe("u-2", "j", &[Finding::Deferred { at_ms: 1_764_662_400_000, part_finished: false }]),
             "u-2 is due at 2025-12-02 08:00 UTC\n"
+        );
+        let invalid = Finding::Invalid { detail: "unknown_platform".into(), offset: 4, line: Some(2) };
+        assert_eq!(
+            describe("u-4", "j", &[invalid]),
+            "u-4 was skipped: invalid (unknown_platform; entry at byte 4, line 2)\n"
         );
     }
 }

@@ -23,7 +23,7 @@ use shared::push::Outcome;
 use shared::push::PushSend;
 use shared::push::retry::RetryPolicy;
 use shared::quota::MemoryQuotaBuckets;
-use shared::render::{ApnsHeaders, Payloads};
+use shared::render::{Headers, Payloads};
 use shared::report::Summary;
 use shared::schedules::{MemorySchedules, ScheduleTarget};
 use shared::shards::ShardPolicy;
@@ -32,7 +32,9 @@ pub const BUCKET: &str = "bucket";
 
 /// A provider that answers by token prefix and counts deliveries per token.
 /// A token listed in `owners` belongs to that app (its APNs topic): sent as
-/// another, it is refused as APNs refuses it.
+/// another, it is refused as APNs refuses it. A web endpoint ending in
+/// `/gone` answers as an expired subscription does, one in `/refused` as a
+/// push service refusing the message.
 #[derive(Default)]
 pub struct FakePush {
     pub delivered: Mutex<HashMap<String, u32>>,
@@ -40,14 +42,42 @@ pub struct FakePush {
     pub owners: Mutex<HashMap<String, String>>,
     /// The route each token was last sent by.
     pub routes: Mutex<HashMap<String, Route>>,
+    /// What each token was last sent.
+    pub sent: Mutex<HashMap<String, Sent>>,
+}
+
+/// One request: the body its provider got (the APNs payload, the FCM body,
+/// or the Web Push plaintext before encryption) and the job's headers.
+#[derive(Clone)]
+pub struct Sent {
+    pub route: Route,
+    pub body: Value,
+    pub headers: Headers,
 }
 
 impl PushSend for FakePush {
-    async fn send(&self, route: &Route, token: &str, _: &Payloads, _: &ApnsHeaders) -> Outcome {
+    async fn send(&self, route: &Route, device: &Device, payloads: &Payloads, headers: &Headers) -> Outcome {
         // A real send awaits the network: yielding lets a test stop a link
         // between two pushes (a crash).
         tokio::task::yield_now().await;
+        let token = device.token.as_str();
         self.routes.lock().unwrap().insert(token.to_owned(), route.clone());
+        let body = match route {
+            Route::Apns { .. } => payloads.apns.clone(),
+            Route::Fcm { .. } => payloads.fcm_body(token),
+            Route::WebPush => payloads.web.clone(),
+        };
+        let body = serde_json::from_slice(&body).expect("every payload is JSON");
+        self.sent
+            .lock()
+            .unwrap()
+            .insert(token.to_owned(), Sent { route: route.clone(), body, headers: headers.clone() });
+        if *route == Route::WebPush && token.ends_with("/gone") {
+            return Outcome::Dead("410 Gone".into());
+        }
+        if *route == Route::WebPush && token.ends_with("/refused") {
+            return Outcome::Failed("400 Undecryptable".into());
+        }
         if let (Some(owner), Route::Apns { topic, .. }) = (self.owners.lock().unwrap().get(token), route)
             && topic != owner.as_str()
         {
@@ -68,16 +98,19 @@ impl PushSend for FakePush {
     async fn renew(&self, _: &Route) {}
 }
 
-pub type TestDeps = Deps<
+/// Every port in memory but the push provider.
+pub type Memory<P> = Deps<
     MemoryObjects,
     MemoryDevices,
     MemoryJobs,
-    FakePush,
+    P,
     RecordingInvoker,
     MemorySchedules,
     MemoryQuotaBuckets,
     MemoryCaps,
 >;
+
+pub type TestDeps = Memory<FakePush>;
 
 pub fn settings(batch_size: usize, max_run: Option<f64>) -> Settings {
     Settings {
@@ -98,6 +131,7 @@ pub fn settings(batch_size: usize, max_run: Option<f64>) -> Settings {
             max_in_flight: 64,
             rate_per_minute: None,
         }),
+        webpush: None,
         extra_ca: None,
         retry: RetryPolicy { max_attempts: 3, base: Duration::from_millis(1), cap: Duration::from_millis(2) },
         request_timeout: Duration::from_secs(1),
@@ -114,6 +148,7 @@ pub fn settings(batch_size: usize, max_run: Option<f64>) -> Settings {
             role_arn: "arn:aws:iam::000000000000:role/scheduler".into(),
             dead_letter_arn: None,
         }),
+        schedule_target_arn: None,
     }
 }
 
@@ -209,7 +244,7 @@ pub fn s3_event(key: &str, etag: &str, sequencer: &str) -> Value {
     }]})
 }
 
-pub async fn invoke(d: &TestDeps, payload: Value) -> Value {
+pub async fn invoke<P: PushSend>(d: &Memory<P>, payload: Value) -> Value {
     let mut context = Context::default();
     context.request_id = uuid::Uuid::new_v4().to_string();
     context.env_config = Arc::new(Config { function_name: "send-batch".into(), ..Config::default() });
@@ -217,7 +252,7 @@ pub async fn invoke(d: &TestDeps, payload: Value) -> Value {
 }
 
 /// Runs queued continuations until the chain ends; returns the invocations.
-pub async fn drain(d: &TestDeps) -> usize {
+pub async fn drain<P: PushSend>(d: &Memory<P>) -> usize {
     let mut links = 0;
     loop {
         let queued = d.invoker.take();
@@ -231,7 +266,19 @@ pub async fn drain(d: &TestDeps) -> usize {
     }
 }
 
-pub fn summary(d: &TestDeps) -> Summary {
+/// Uploads `body` as `key`, runs the job's whole chain, returns its summary.
+pub async fn run<P: PushSend>(d: &Memory<P>, key: &str, body: String) -> Summary {
+    let etag = d.objects.insert(BUCKET, key, body);
+    invoke(d, s3_event(key, &etag, "01")).await;
+    drain(d).await;
+    let job_id = {
+        let jobs = d.jobs.records.lock().unwrap();
+        jobs.values().find(|r| r.key == key && r.shard.is_none()).expect("a job for the file").job_id.clone()
+    };
+    serde_json::from_slice(&d.objects.get(BUCKET, &format!("reports/{job_id}/summary.json")).unwrap()).unwrap()
+}
+
+pub fn summary<P>(d: &Memory<P>) -> Summary {
     let jobs = d.jobs.records.lock().unwrap();
     let mut top = jobs.values().filter(|r| r.shard.is_none());
     let job = top.next().expect("a job record");

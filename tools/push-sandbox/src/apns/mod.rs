@@ -39,6 +39,7 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Resp {
     // before the client's END_STREAM makes the server reset the stream, which some
     // clients (curl) report as a framing error instead of showing the response.
     let payload = http_util::read_limited(&parts.headers, body, http_util::DRAIN_LIMIT).await;
+    let kept = if app.knobs.track_tokens() { payload.as_ref().ok().cloned() } else { None };
     let outcome = decide(app, &parts, token, payload);
     faults::apply_latency(&app.knobs).await;
 
@@ -47,6 +48,9 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Resp {
             app.stats.add(Counter::ApnsDelivered);
             if app.knobs.track_tokens() {
                 app.stats.record_delivery(token);
+            }
+            if let Some(payload) = kept {
+                app.stats.record_payload(token, payload);
             }
             tracing::debug!(token, "apns delivered");
             http_util::empty(StatusCode::OK)

@@ -98,6 +98,9 @@ pub fn render(config: &StackConfig, sandbox: Option<&SandboxReady>) -> EnvMap {
     // least-privilege check (tests/least_privilege.rs) knows the one for
     // the other.
     env.set("SCHEDULE_GROUP", "default");
+    // Under watch a function's invoked ARN is the placeholder `function-arn`:
+    // schedules name send-batch by an ARN the plane resolves instead.
+    env.set("SCHEDULE_TARGET_ARN", format!("arn:aws:lambda:{REGION}:000000000000:function:send-batch"));
     env.set("SEND_BATCH_FUNCTION", "send-batch");
     env.set(crate::waiting::STATE_DIR_ENV, path(config.state_dir.clone()));
     // Direct addresses, for tests and tools that must bypass the plane.
@@ -155,6 +158,7 @@ mod tests {
             ("PUSH_EXTRA_CA_FILE", "/state/sandbox/ca.pem"),
             ("SANDBOX_URL", "http://127.0.0.1:9106"),
             ("EVENT_PLANE_URL", "http://127.0.0.1:9102"),
+            ("SCHEDULE_TARGET_ARN", "arn:aws:lambda:us-east-1:000000000000:function:send-batch"),
             ("RUST_LOG", "info"),
             ("APPROVERS", "approver@example.com,approver2@example.com"),
             ("APPROVER_USERS", r#"{"approver2@example.com":["u-000002"],"approver@example.com":["u-000001"]}"#),

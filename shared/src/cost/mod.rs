@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod meter;
+
 /// List prices, in US dollars.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Prices {
@@ -55,6 +57,18 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// Adds another's use into this one (a link's into its job, a shard's
+    /// or part's into its job).
+    pub fn add(&mut self, other: &Usage) {
+        self.gb_seconds += other.gb_seconds;
+        self.invocations += other.invocations;
+        self.s3_get += other.s3_get;
+        self.s3_put += other.s3_put;
+        self.s3_list += other.s3_list;
+        self.dynamodb_read_units += other.dynamodb_read_units;
+        self.dynamodb_write_units += other.dynamodb_write_units;
+    }
+
     /// GB-seconds of `seconds` billed at `memory_mb` (Lambda bills memory in
     /// GB, 1024 MB each).
     pub fn gb_seconds(memory_mb: u32, seconds: f64) -> f64 {
@@ -72,6 +86,29 @@ pub struct Cost {
     pub total_usd: f64,
     /// What SNS mobile push would have charged for the same deliveries.
     pub sns_mobile_push_usd: f64,
+}
+
+/// A finished job's cost receipt (`summary.json`'s `cost`): what it used,
+/// priced, and the prices' date.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub usage: Usage,
+    /// Deliveries SNS mobile push is priced on.
+    pub deliveries: u64,
+    #[serde(flatten)]
+    pub cost: Cost,
+    pub prices_as_of: String,
+}
+
+impl Receipt {
+    pub fn of(usage: &Usage, deliveries: u64) -> Self {
+        Receipt {
+            usage: *usage,
+            deliveries,
+            cost: LIST_PRICES.price(usage, deliveries),
+            prices_as_of: LIST_PRICES.as_of.to_owned(),
+        }
+    }
 }
 
 impl Prices {
