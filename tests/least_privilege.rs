@@ -24,8 +24,8 @@ use fixture::{access, call, table};
 /// Secrets are files on the local stack (stack.env's `*_FILE` variables);
 /// in AWS `shared::aws::load_secret` reads them from Secrets Manager.
 const SECRET_IS_A_FILE_LOCALLY: &str = "read once at start-up from Secrets Manager in AWS; the local stack \
-     gives the function the secret as a file (APNS_KEY_FILE, FCM_SERVICE_ACCOUNT_FILE, an app's file: account, \
-     LINK_KEY_FILE), so the call is never made locally";
+     gives the function the secret as a file (APNS_KEY_FILE, FCM_SERVICE_ACCOUNT_FILE, WEBPUSH_VAPID_KEY_FILE, \
+     an app's file: account, LINK_KEY_FILE), so the call is never made locally";
 
 /// Grants no local-stack run can exercise, each with its reason. The
 /// check fails when an entry's grant is gone or was exercised after all.
@@ -39,6 +39,12 @@ const EXCEPTIONS: &[Exception] = &[
     Exception {
         function: "send-batch",
         sid: "FcmServiceAccount",
+        action: "secretsmanager:GetSecretValue",
+        reason: SECRET_IS_A_FILE_LOCALLY,
+    },
+    Exception {
+        function: "send-batch",
+        sid: "WebPushVapidKey",
         action: "secretsmanager:GetSecretValue",
         reason: SECRET_IS_A_FILE_LOCALLY,
     },

@@ -130,12 +130,59 @@ fn targeted(user: &SeedUser, i: u64) -> bool {
     user.push_enabled && !user.muted_categories.iter().any(|c| c == CATEGORY) && i % 1000 != 999
 }
 
+const PHONE: &str = "com.example.pushbatch";
+const PAD: &str = "com.example.pad";
+
+/// Two apps in one devices table (issue 15): each device is sent as its own
+/// app, and a token APNs says belongs to another app fails, named, and is
+/// never pruned. APNs (the sandbox) knows which app each token was issued to.
+async fn two_apps(h: &Harness) -> anyhow::Result<()> {
+    use shared::batch::{Device, Platform};
+    use shared::devices::{DeviceRegister, DynamoDevices, Registration};
+    let devices = DynamoDevices::new(h.stack.dynamodb().await, h.stack.var("DEVICES_TABLE")?);
+    let token = |i: u64| format!("ab{i:062x}");
+    let mut issued = serde_json::Map::new();
+    let mut body = json!({"campaign": "apps", "notification": {"title": "Hi"}}).to_string();
+    // Users 0..20: even on the phone app, odd on the pad app; user 20's
+    // token was issued to the phone app but was registered as the pad's.
+    for i in 0..=20u64 {
+        let (issued_to, registered_as) = match i {
+            20 => (PHONE, PAD),
+            _ if i % 2 == 0 => (PHONE, PHONE),
+            _ => (PAD, PAD),
+        };
+        issued.insert(token(i), json!(issued_to));
+        let registration = Registration {
+            device: Device::new(Platform::Ios, token(i)),
+            app: Some(registered_as.to_owned()),
+            at: chrono::Utc::now(),
+        };
+        devices.register(&format!("apps-{i}"), &registration, 10).await?;
+        body.push_str(&format!("\n\"apps-{i}\""));
+    }
+    let url = format!("{}/tokens", h.stack.var("SANDBOX_URL")?);
+    reqwest::Client::new().post(url).json(&issued).send().await?.error_for_status()?;
+    let etag = h.put("batches/apps.jsonl", body.into_bytes()).await?;
+    let (_, s) = h.finished("batches/apps.jsonl", &etag).await?;
+    let d = s.counters.total_devices();
+    assert_eq!((d.delivered, d.pruned, d.failed), (20, 0, 1), "{s:?}");
+    let deliveries = h.deliveries().await?;
+    assert!((0..20).all(|i| deliveries.get(&token(i)) == Some(&1)), "each live token delivered once as its own app");
+    let failed = String::from_utf8(h.read(s.failed_report.as_deref().expect("failed.jsonl")).await?)?;
+    assert!(failed.contains("apps-20") && failed.contains("DeviceTokenNotForTopic"), "{failed}");
+    let table = h.table_tokens().await?;
+    assert!((0..=20).all(|i| table.contains(&token(i))), "no live token of either app was pruned");
+    Ok(())
+}
+
 async fn start() -> anyhow::Result<Harness> {
     let opts = StackOptions::default()
         .fn_env("MAX_RUN_SECONDS", 2)
         .fn_env("PUSH_MAX_ATTEMPTS", 3)
         .fn_env("PUSH_RETRY_BASE_MS", 5)
-        .fn_env("LEASE_SECONDS", 10);
+        .fn_env("LEASE_SECONDS", 10)
+        // A second iOS app beside the stack's default (com.example.pushbatch).
+        .fn_env("APPS", format!(r#"[{{"app": "{PAD}", "platform": "ios"}}]"#));
     let mut opts = opts;
     opts.sandbox_args = ["--track-tokens", "--rate-503", "0.04", "--rate-429", "0.02", "--retry-after-secs", "0"]
         .map(String::from)
@@ -317,7 +364,10 @@ async fn send_batch_on_the_local_stack() -> anyhow::Result<()> {
     assert!(s.reason.unwrap_or_default().contains("changed"));
     assert!(record.counters.entries < USERS);
 
-    // 6. Paths the jobs above do not take, whose calls the policy must
+    // 6. Two apps in one table.
+    two_apps(&h).await?;
+
+    // 7. Paths the jobs above do not take, whose calls the policy must
     // allow too (tests/least_privilege.rs checks the run's call log).
     rarer_paths::rarer_paths(&h).await
 }

@@ -70,6 +70,8 @@ impl Deployment {
         parameters.insert("ApprovalMailFrom".to_owned(), local("MAIL_FROM"));
         parameters.insert("ApnsKeySecretArn".to_owned(), secret("pushbatch-apns-key"));
         parameters.insert("FcmServiceAccountSecretArn".to_owned(), secret("pushbatch-fcm-service-account"));
+        parameters.insert("WebPushVapidKeySecretArn".to_owned(), secret("pushbatch-webpush-vapid-key"));
+        parameters.insert("WebPushSubject".to_owned(), local("WEBPUSH_SUBJECT"));
         parameters.insert("AppsSecretArns".to_owned(), secret("pushbatch-brand-fcm-service-account"));
         parameters.insert("ApprovalLinkKeySecretArn".to_owned(), secret("pushbatch-approval-link-key"));
         Deployment {

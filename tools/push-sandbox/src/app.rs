@@ -20,6 +20,10 @@ pub struct App {
     pub fcm_ids: MessageIds,
     pub webpush: Subscriptions,
     pub fixed: FixedSettings,
+    /// The app (APNs topic) each registered token was issued to, as APNs
+    /// knows it: a request for that token with another topic is refused
+    /// with DeviceTokenNotForTopic. Tokens not registered go to any topic.
+    pub token_apps: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 /// Settings that cannot change while running; shown by `GET /config` next to the knobs.
@@ -45,6 +49,11 @@ pub struct ConfigView<'a> {
 impl App {
     pub fn is_dead(&self, token: &str) -> bool {
         self.dead.is_dead(token, self.knobs.dead_fraction())
+    }
+
+    /// The topic a request for `token` must carry, when it was registered.
+    pub fn app_of(&self, token: &str) -> Option<String> {
+        self.token_apps.lock().unwrap_or_else(|p| p.into_inner()).get(token).cloned()
     }
 
     pub fn config_view(&self) -> ConfigView<'_> {

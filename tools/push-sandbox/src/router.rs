@@ -59,6 +59,7 @@ pub async fn route(app: &App, req: Request<Incoming>) -> Resp {
                 ),
             }
         }
+        "/tokens" if req.method() == Method::POST => Box::pin(register_tokens(app, req)).await,
         "/stats" | "/stats/reset" | "/config" => {
             http_util::control_error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
         }
@@ -70,6 +71,22 @@ pub async fn route(app: &App, req: Request<Incoming>) -> Resp {
         }
         _ => http_util::control_error(StatusCode::NOT_FOUND, "no such route"),
     }
+}
+
+/// `POST /tokens {"<apns token>": "<bundle id>", …}`: which app each token
+/// was issued to (see `App::token_apps`).
+async fn register_tokens(app: &App, req: Request<Incoming>) -> Resp {
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = http_util::read_limited(&parts.headers, body, MAX_CONTROL_BODY).await else {
+        return http_util::control_error(StatusCode::PAYLOAD_TOO_LARGE, "body too large");
+    };
+    let tokens: std::collections::HashMap<String, String> = match serde_json::from_slice(&bytes) {
+        Ok(t) => t,
+        Err(e) => return http_util::control_error(StatusCode::BAD_REQUEST, &format!("want {{token: app}}: {e}")),
+    };
+    let n = tokens.len();
+    app.token_apps.lock().unwrap_or_else(|p| p.into_inner()).extend(tokens);
+    http_util::json_of(StatusCode::OK, &serde_json::json!({"registered": n}))
 }
 
 async fn update_config(app: &App, req: Request<Incoming>) -> Resp {

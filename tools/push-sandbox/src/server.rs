@@ -178,6 +178,7 @@ fn build_app(
         fcm_project: args.fcm_project.clone(),
         fcm_ids: MessageIds::default(),
         webpush: Subscriptions::new(format!("https://{tls_addr}"), format!("http://{http_addr}")),
+        token_apps: Default::default(),
     })
 }
 

@@ -71,6 +71,24 @@ async fn curl_sees_apples_answers() {
 }
 
 #[tokio::test]
+async fn a_token_registered_to_another_app_is_not_for_this_topic() {
+    let sb = Sandbox::start(&[]);
+    let jwt = sb.apns_jwt_at(support::now_secs());
+    let (ours, theirs) = (live_token(7), live_token(8));
+    let registered = reqwest::Client::new()
+        .post(sb.http_url("/tokens"))
+        .json(&serde_json::json!({ours.clone(): support::TOPIC, theirs.clone(): "com.example.other"}))
+        .send()
+        .await
+        .expect("POST /tokens");
+    assert_eq!(registered.status(), 200);
+    assert_eq!(curl_apns(&sb, &ours, Some(&jwt), PAYLOAD).status, 200, "its own app's topic");
+    let wrong = curl_apns(&sb, &theirs, Some(&jwt), PAYLOAD);
+    assert_eq!((wrong.status, wrong.json()["reason"].as_str()), (400, Some("DeviceTokenNotForTopic")));
+    assert_eq!(curl_apns(&sb, &live_token(9), Some(&jwt), PAYLOAD).status, 200, "an unregistered token: any topic");
+}
+
+#[tokio::test]
 async fn apns_id_is_echoed_and_http1_refused_and_h2c_accepted() {
     let sb = Sandbox::start(&[]);
     let jwt = sb.apns_jwt();

@@ -24,6 +24,12 @@ pub const PATH_PREFIX: &str = "/3/device/";
 /// Prefix of device tokens that answer 400 DeviceTokenNotForTopic.
 pub const NOT_FOR_TOPIC_PREFIX: &str = "badbad";
 
+/// A token issued to `app` takes its bundle topic and the app's
+/// push-type topics (`<bundle>.push-type.liveactivity`, `.voip`, …).
+fn topic_is_for(topic: &[u8], app: &str) -> bool {
+    topic == app.as_bytes() || topic.strip_prefix(app.as_bytes()).is_some_and(|rest| rest.starts_with(b".push-type."))
+}
+
 enum Outcome {
     Delivered,
     Rejected(ApnsReason),
@@ -119,6 +125,11 @@ fn decide(app: &App, parts: &http::request::Parts, token: &str, payload: Result<
         return Outcome::Rejected(e.reason());
     }
     if token.starts_with(NOT_FOR_TOPIC_PREFIX) {
+        return Outcome::Rejected(ApnsReason::DeviceTokenNotForTopic);
+    }
+    if let Some(app) = app.app_of(token)
+        && parts.headers.get("apns-topic").is_some_and(|t| !topic_is_for(t.as_bytes(), &app))
+    {
         return Outcome::Rejected(ApnsReason::DeviceTokenNotForTopic);
     }
     if let Some(fault) = faults::roll_fault(&app.knobs) {

@@ -21,7 +21,11 @@ pub const PATH_PREFIX: &str = "/v1/projects/";
 pub const PATH_SUFFIX: &str = "/messages:send";
 
 enum Outcome {
-    Delivered { token: Option<String> },
+    /// The request body comes along for `GET /payloads/<token>`.
+    Delivered {
+        token: Option<String>,
+        body: bytes::Bytes,
+    },
     Validated,
     Rejected(FcmCode, Option<String>),
     Injected(Fault),
@@ -38,12 +42,13 @@ pub async fn handle(app: &App, req: Request<Incoming>) -> Resp {
     faults::apply_latency(&app.knobs).await;
 
     match outcome {
-        Outcome::Delivered { token } => {
+        Outcome::Delivered { token, body } => {
             app.stats.add(Counter::FcmDelivered);
             if let Some(t) = &token
                 && app.knobs.track_tokens()
             {
                 app.stats.record_delivery(t);
+                app.stats.record_payload(t, body);
             }
             tracing::debug!(token = token.as_deref(), "fcm delivered");
             let body = format!(r#"{{"name":"projects/{}/messages/0:{}"}}"#, app.fcm_project, app.fcm_ids.next());
@@ -130,5 +135,5 @@ async fn decide(app: &App, req: Request<Incoming>) -> Outcome {
     if msg.validate_only {
         return Outcome::Validated;
     }
-    Outcome::Delivered { token }
+    Outcome::Delivered { token, body: bytes }
 }

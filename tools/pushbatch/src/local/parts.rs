@@ -237,6 +237,10 @@ impl StateDir {
     pub fn approval_link_key(&self) -> PathBuf {
         self.dir.join("approval-link.key")
     }
+    /// send-batch's Web Push VAPID key (random, made by `local up`).
+    pub fn vapid_key(&self) -> PathBuf {
+        self.dir.join("vapid.key")
+    }
     pub fn sandbox_dir(&self) -> PathBuf {
         self.dir.join("sandbox")
     }

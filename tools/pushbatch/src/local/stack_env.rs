@@ -88,6 +88,9 @@ pub fn render(config: &StackConfig, sandbox: Option<&SandboxReady>) -> EnvMap {
     env.set("FCM_SERVICE_ACCOUNT_FILE", path(fcm_account));
     env.set("FCM_PROJECT_ID", sandbox.map_or("pushbatch-local", |s| s.fcm_project.as_str()));
     env.set("PUSH_EXTRA_CA_FILE", path(ca));
+    // Web Push: the sandbox's push service takes subscriptions for this key.
+    env.set("WEBPUSH_VAPID_KEY_FILE", path(state.vapid_key()));
+    env.set("WEBPUSH_SUBJECT", "mailto:ops@example.com");
     env.set("SANDBOX_URL", http_url(ports.sandbox_http()));
     env.set("EVENT_PLANE_URL", http_url(ports.plane()));
     // EventBridge Scheduler for `send_at`: the event plane emulates it.

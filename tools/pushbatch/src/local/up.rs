@@ -45,6 +45,7 @@ pub async fn up(config: &StackConfig) -> Result<UpReport, LocalError> {
     }
     write_record(config, &state)?;
     ensure_link_key(&state)?;
+    ensure_vapid_key(&state)?;
 
     let spinner = crate::progress::spinner(config.progress, "starting the local stack");
     let mut run = Run {
@@ -99,6 +100,21 @@ fn ensure_link_key(state: &StateDir) -> Result<(), LocalError> {
     let key: [u8; 32] = rand::random();
     let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
     std::fs::write(&path, hex).map_err(|source| LocalError::Io { path, source })
+}
+
+/// A VAPID key for send-batch's Web Push client: the base64url 32-byte
+/// private scalar web-push tools generate (random bytes are a valid P-256
+/// key but with negligible probability), kept across restarts so that
+/// subscriptions made for it stay valid.
+fn ensure_vapid_key(state: &StateDir) -> Result<(), LocalError> {
+    use base64::Engine as _;
+    let path = state.vapid_key();
+    if path.exists() {
+        return Ok(());
+    }
+    let key: [u8; 32] = rand::random();
+    let text = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key);
+    std::fs::write(&path, text).map_err(|source| LocalError::Io { path, source })
 }
 
 fn write_record(config: &StackConfig, state: &StateDir) -> Result<(), LocalError> {
