@@ -77,6 +77,29 @@ impl Harness {
         Ok(serde_json::from_value(stats["deliveries"].clone()).unwrap_or_default())
     }
 
+    /// ab-split on the S3 event of a segment it has split already, as a
+    /// duplicate delivery would run it; its answer.
+    async fn split_again(&self, key: &str, etag: &str) -> anyhow::Result<Value> {
+        let event = serde_json::json!({"Records": [{
+            "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+            "eventTime": "2026-11-24T10:00:00.000Z", "eventName": "ObjectCreated:Put",
+            "userIdentity": {"principalId": "local"}, "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+            "responseElements": {},
+            "s3": {"s3SchemaVersion": "1.0", "configurationId": "duplicate",
+                   "bucket": {"name": self.stack.bucket(), "ownerIdentity": {"principalId": "local"},
+                              "arn": format!("arn:aws:s3:::{}", self.stack.bucket())},
+                   "object": {"key": key, "eTag": etag, "sequencer": "0"}}}]});
+        let out = (self.stack.lambda().await?)
+            .invoke()
+            .function_name("ab-split")
+            .payload(aws_sdk_lambda::primitives::Blob::new(event.to_string()))
+            .send()
+            .await?;
+        let answer: Value = serde_json::from_slice(out.payload().map(|b| b.as_ref()).unwrap_or(b"null"))?;
+        anyhow::ensure!(out.function_error().is_none(), "ab-split failed on a duplicate event: {answer}");
+        Ok(answer)
+    }
+
     /// Until nothing is queued or running in the event plane.
     async fn settle(&self) -> anyhow::Result<()> {
         eventually("the event plane to go idle", WAIT, || async {
@@ -186,6 +209,18 @@ async fn scheduled_campaigns_end_to_end() -> anyhow::Result<()> {
     }
     h.settle().await?;
     assert_eq!(h.deliveries().await?, deliveries, "a re-run sent something");
+
+    // A duplicate segment event (S3 delivers at least once; Lambda retries a
+    // split that died half-way) replaces nothing: every output is there and
+    // kept, with the ETag the first split recorded, and nothing is sent.
+    for campaign in ALL {
+        let run = h.split_run(campaign.id).await?;
+        let (segment, split) = (run.segment_key.expect("the run's segment"), run.split.expect("split"));
+        let answer = h.split_again(&segment, &split.segment_etag).await?;
+        assert_eq!(answer["splits"][0]["batches"], serde_json::to_value(&split.batches)?, "{answer}");
+    }
+    h.settle().await?;
+    assert_eq!(h.deliveries().await?, deliveries, "a duplicate segment event sent something");
     Ok(())
 }
 

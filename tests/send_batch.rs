@@ -1,6 +1,9 @@
 //! send-batch on the local stack: S3 → event plane → cargo lambda watch →
 //! send-batch → push-sandbox, with a chain of several invocations.
 
+#[path = "send_batch/rarer_paths.rs"]
+mod rarer_paths;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -362,5 +365,9 @@ async fn send_batch_on_the_local_stack() -> anyhow::Result<()> {
     assert!(record.counters.entries < USERS);
 
     // 6. Two apps in one table.
-    two_apps(&h).await
+    two_apps(&h).await?;
+
+    // 7. Paths the jobs above do not take, whose calls the policy must
+    // allow too (tests/least_privilege.rs checks the run's call log).
+    rarer_paths::rarer_paths(&h).await
 }

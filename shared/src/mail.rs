@@ -46,9 +46,9 @@ impl SesMail {
     }
 
     /// From the shared SDK configuration (`AWS_ENDPOINT_URL_SESV2` picks
-    /// the local emulator).
+    /// the local emulator), built by `crate::aws` like every client.
     pub fn from_config(config: &aws_config::SdkConfig) -> Self {
-        Self::new(aws_sdk_sesv2::Client::new(config))
+        Self::new(crate::aws::ses(config))
     }
 }
 

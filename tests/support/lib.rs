@@ -18,6 +18,7 @@ pub mod clock;
 pub mod desk;
 pub mod fault_proxy;
 pub mod gateway;
+pub mod iam;
 pub mod inline;
 pub mod rate;
 pub mod reliability;

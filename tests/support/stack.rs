@@ -84,6 +84,12 @@ impl Stack {
         config.port_base = free_port_base()?;
         config.parts = opts.parts;
         config.fn_env = opts.fn_env.into_iter().collect::<EnvMap>();
+        // `scripts/test` points every stack of a run at one directory of
+        // AWS call logs, which tests/least_privilege.rs then checks.
+        let call_log = shared::aws::calls::CALL_LOG_ENV;
+        if let (Some(dir), None) = (std::env::var_os(call_log), config.fn_env.get(call_log)) {
+            config.fn_env.set(call_log, dir.to_string_lossy());
+        }
         // Edits by others while a test runs must not rebuild functions.
         config.ignore_changes = true;
         config.cargo_target_dir = Some(target_dir()?);

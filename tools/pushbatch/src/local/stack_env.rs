@@ -10,8 +10,9 @@ use super::{REGION, StackConfig};
 use crate::env_file::EnvMap;
 
 /// Process variables copied into stack.env by `local up`, so a caller can
-/// shorten the send-batch chain without editing files.
-pub const PASSTHROUGH_VARS: &[&str] = &["MAX_RUN_SECONDS", "BATCH_SIZE"];
+/// shorten the send-batch chain without editing files, or have the
+/// functions log their AWS calls (`shared::aws::calls`).
+pub const PASSTHROUGH_VARS: &[&str] = &["MAX_RUN_SECONDS", "BATCH_SIZE", shared::aws::calls::CALL_LOG_ENV];
 /// The local stack's approvers and the seeded users their test sends go to.
 /// Each is a user of local/users.json, and so are those user ids (its
 /// device-app users), so a local sign-in can act as any of them.
@@ -95,6 +96,11 @@ pub fn render(config: &StackConfig, sandbox: Option<&SandboxReady>) -> EnvMap {
     // EventBridge Scheduler for `send_at`: the event plane emulates it.
     env.set("AWS_ENDPOINT_URL_SCHEDULER", http_url(ports.plane()));
     env.set("SCHEDULER_ROLE_ARN", "arn:aws:iam::000000000000:role/pushbatch-local-scheduler");
+    // The template gives the stack a group of its own; locally the plane's
+    // default group stands for it. Named here, as the role is, so that the
+    // least-privilege check (tests/least_privilege.rs) knows the one for
+    // the other.
+    env.set("SCHEDULE_GROUP", "default");
     // Under watch a function's invoked ARN is the placeholder `function-arn`:
     // schedules name send-batch by an ARN the plane resolves instead.
     env.set("SCHEDULE_TARGET_ARN", format!("arn:aws:lambda:{REGION}:000000000000:function:send-batch"));

@@ -3,10 +3,20 @@
 //! Endpoints come from `AWS_ENDPOINT_URL_*`, so no code path knows whether it
 //! runs on AWS or on the local stack. The one local concession is path-style
 //! S3 addressing, which the emulator needs and the SDK has no variable for.
+//!
+//! Every client a function uses is built here, so the one place that puts
+//! interceptors on them covers every call: the metrics' timer, and the call
+//! log (`calls`) that the least-privilege check reads.
+
+pub mod access;
+pub mod calls;
+pub mod record;
 
 use aws_config::BehaviorVersion;
 pub use aws_config::SdkConfig;
 
+use self::access::Service;
+use self::calls::recorder;
 use crate::config::SecretSource;
 use crate::cost::meter::UsageMeter;
 use crate::metrics::AwsCallTimer;
@@ -24,26 +34,54 @@ pub fn force_path_style() -> bool {
 /// S3 and DynamoDB clients time every call (`crate::metrics::AwsCallTimer`)
 /// and meter what it costs (`crate::cost::meter`).
 pub fn s3(config: &SdkConfig) -> aws_sdk_s3::Client {
-    let conf = aws_sdk_s3::config::Builder::from(config)
+    let mut conf = aws_sdk_s3::config::Builder::from(config)
         .force_path_style(force_path_style())
         .interceptor(AwsCallTimer)
-        .interceptor(UsageMeter)
-        .build();
-    aws_sdk_s3::Client::from_conf(conf)
+        .interceptor(UsageMeter);
+    if let Some(recorder) = recorder(Service::S3) {
+        conf = conf.interceptor(recorder);
+    }
+    aws_sdk_s3::Client::from_conf(conf.build())
 }
 
 pub fn dynamodb(config: &SdkConfig) -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(config).interceptor(AwsCallTimer).interceptor(UsageMeter).build(),
-    )
+    let mut conf = aws_sdk_dynamodb::config::Builder::from(config).interceptor(AwsCallTimer).interceptor(UsageMeter);
+    if let Some(recorder) = recorder(Service::DynamoDb) {
+        conf = conf.interceptor(recorder);
+    }
+    aws_sdk_dynamodb::Client::from_conf(conf.build())
 }
 
 pub fn lambda(config: &SdkConfig) -> aws_sdk_lambda::Client {
-    aws_sdk_lambda::Client::new(config)
+    let mut conf = aws_sdk_lambda::config::Builder::from(config);
+    if let Some(recorder) = recorder(Service::Lambda) {
+        conf = conf.interceptor(recorder);
+    }
+    aws_sdk_lambda::Client::from_conf(conf.build())
 }
 
 pub fn scheduler(config: &SdkConfig) -> aws_sdk_scheduler::Client {
-    aws_sdk_scheduler::Client::new(config)
+    let mut conf = aws_sdk_scheduler::config::Builder::from(config);
+    if let Some(recorder) = recorder(Service::Scheduler) {
+        conf = conf.interceptor(recorder);
+    }
+    aws_sdk_scheduler::Client::from_conf(conf.build())
+}
+
+pub fn ses(config: &SdkConfig) -> aws_sdk_sesv2::Client {
+    let mut conf = aws_sdk_sesv2::config::Builder::from(config);
+    if let Some(recorder) = recorder(Service::Ses) {
+        conf = conf.interceptor(recorder);
+    }
+    aws_sdk_sesv2::Client::from_conf(conf.build())
+}
+
+fn secrets_manager(config: &SdkConfig) -> aws_sdk_secretsmanager::Client {
+    let mut conf = aws_sdk_secretsmanager::config::Builder::from(config);
+    if let Some(recorder) = recorder(Service::SecretsManager) {
+        conf = conf.interceptor(recorder);
+    }
+    aws_sdk_secretsmanager::Client::from_conf(conf.build())
 }
 
 /// Errors while fetching secret material.
@@ -68,7 +106,7 @@ pub async fn load_secret(config: &SdkConfig, source: &SecretSource) -> Result<Ve
             tokio::fs::read(path).await.map_err(|source| SecretError::File { path: path.display().to_string(), source })
         }
         SecretSource::SecretsManager(id) => {
-            let client = aws_sdk_secretsmanager::Client::new(config);
+            let client = secrets_manager(config);
             let out = client
                 .get_secret_value()
                 .secret_id(id)
