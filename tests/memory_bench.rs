@@ -29,11 +29,8 @@ fn file(users: u64, fail_every: u64) -> Vec<u8> {
     writeln!(out, "{header}").expect("writing to a Vec");
     for i in 0..users {
         let prefix = if i % fail_every == 0 { "badbad" } else { "1aaaaa" };
-        writeln!(
-            out,
-            r#"{{"user_id":"m{i}","devices":[{{"platform":"ios","token":"{prefix}{i:058x}"}}]}}"#
-        )
-        .expect("writing to a Vec");
+        writeln!(out, r#"{{"user_id":"m{i}","devices":[{{"platform":"ios","token":"{prefix}{i:058x}"}}]}}"#)
+            .expect("writing to a Vec");
     }
     out
 }
@@ -42,10 +39,8 @@ fn file(users: u64, fail_every: u64) -> Vec<u8> {
 #[ignore = "a benchmark: bench/memory runs it and writes bench/results/memory.json"]
 async fn send_batch_memory_stays_flat_with_a_million_failures() -> anyhow::Result<()> {
     let (users, fail_every, max_run) = (var("USERS", 10_000_000), var("FAIL_EVERY", 10), var("MAX_RUN", 300));
-    let mut opts = StackOptions::default()
-        .fn_env("MAX_SHARDS", 1)
-        .fn_env("MAX_RUN_SECONDS", max_run)
-        .fn_env("RUST_LOG", "warn");
+    let mut opts =
+        StackOptions::default().fn_env("MAX_SHARDS", 1).fn_env("MAX_RUN_SECONDS", max_run).fn_env("RUST_LOG", "warn");
     opts.watch_args = vec!["--release".into()];
     opts.bin_dir = Some(target_dir()?.join("release"));
     opts.sandbox_args = vec!["--dead-fraction=0".into()];

@@ -73,7 +73,12 @@ fn sandbox_pid(link: &Link) -> Option<i32> {
 }
 
 fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Sends one file through `link` and measures it.
@@ -162,11 +167,8 @@ async fn round_trip_bound_link_serial_against_pipelined() -> anyhow::Result<()> 
         "pipelined_no_latency_over_serial_no_latency": rate("pipelined, no latency") / rate("serial, no latency"),
         "looked_up_pipelined_over_serial_at_50ms": rate("pipelined, 50 ms, looked up") / rate("serial, 50 ms, looked up"),
     });
-    let medians: serde_json::Map<String, Value> = rows
-        .iter()
-        .filter_map(|r| r["contender"].as_str())
-        .map(|c| (c.to_owned(), json!(rate(c))))
-        .collect();
+    let medians: serde_json::Map<String, Value> =
+        rows.iter().filter_map(|r| r["contender"].as_str()).map(|c| (c.to_owned(), json!(rate(c)))).collect();
     let out = json!({
         "bench": "pipeline", "users": users, "lookup_users": lookup_users, "rounds": rounds,
         "rtt_ms": var("RTT_MS", 50), "aws_ms": var("AWS_MS", 8),
