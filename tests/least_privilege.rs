@@ -27,6 +27,13 @@ const SECRET_IS_A_FILE_LOCALLY: &str = "read once at start-up from Secrets Manag
      gives the function the secret as a file (APNS_KEY_FILE, FCM_SERVICE_ACCOUNT_FILE, WEBPUSH_VAPID_KEY_FILE, \
      an app's file: account, LINK_KEY_FILE), so the call is never made locally";
 
+/// Streamed writes (`shared::objects::StreamedObject`) abort their own
+/// multipart upload when a part or the completion fails.
+const ABORT_ONLY_ON_FAILURE: &str = "only when a streamed write (failed.jsonl, skipped.jsonl, receipts.jsonl, a \
+     variant, an approved copy) fails between its parts: the local runs write them whole or in parts without \
+     a fault between them (shared::objects::streamed's tests abort on the in-memory store); the bucket's \
+     abort-incomplete-uploads rule is the backstop";
+
 /// Grants no local-stack run can exercise, each with its reason. The
 /// check fails when an entry's grant is gone or was exercised after all.
 const EXCEPTIONS: &[Exception] = &[
@@ -59,6 +66,24 @@ const EXCEPTIONS: &[Exception] = &[
         sid: "LinkKey",
         action: "secretsmanager:GetSecretValue",
         reason: SECRET_IS_A_FILE_LOCALLY,
+    },
+    Exception {
+        function: "send-batch",
+        sid: "WriteReports",
+        action: "s3:AbortMultipartUpload",
+        reason: ABORT_ONLY_ON_FAILURE,
+    },
+    Exception {
+        function: "ab-split",
+        sid: "WriteVariantsAndControl",
+        action: "s3:AbortMultipartUpload",
+        reason: ABORT_ONLY_ON_FAILURE,
+    },
+    Exception {
+        function: "approval",
+        sid: "WriteApprovedBatches",
+        action: "s3:AbortMultipartUpload",
+        reason: ABORT_ONLY_ON_FAILURE,
     },
     Exception {
         function: "scheduled",
