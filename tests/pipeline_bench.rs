@@ -3,7 +3,9 @@
 //! trips put back (push-sandbox latency, 8 ms on every DynamoDB and S3 call
 //! through fault proxies), the serial loop (`PIPELINE_BATCHES=1`) against
 //! the pipeline (the default), each against its own no-latency rate, its CPU
-//! limit here. The contenders run interleaved, round after round, so that
+//! limit here; and the pipeline again writing delivery receipts
+//! (`DELIVERY_RECEIPTS`), with each job's S3 calls and the receipts' bytes.
+//! The contenders run interleaved, round after round, so that
 //! the machine's other load hits them alike. Nothing is asserted about
 //! speed; every job must end done with every user counted. Writes
 //! `bench/results/pipeline.json`.
@@ -34,11 +36,12 @@ struct Link {
     s3: FaultProxy,
 }
 
-async fn link(name: &'static str, pipeline_batches: u64, lookup_users: u64) -> anyhow::Result<Link> {
+async fn link(name: &'static str, pipeline_batches: u64, receipts: bool, lookup_users: u64) -> anyhow::Result<Link> {
     let dynamo = FaultProxy::start(Service::DynamoDb, 1).await?;
     let s3 = FaultProxy::start(Service::S3, 2).await?;
     let mut opts = StackOptions::default()
         .fn_env("PIPELINE_BATCHES", pipeline_batches)
+        .fn_env("DELIVERY_RECEIPTS", receipts)
         // One chain, one link: the link's own rate is what is measured.
         .fn_env("MAX_SHARDS", 1)
         .fn_env("MAX_RUN_SECONDS", 900)
@@ -106,6 +109,11 @@ async fn run(link: &Link, contender: &str, key: &str, body: Vec<u8>, latency: bo
     summary.counters.check_identities().map_err(|b| anyhow::anyhow!("{contender}: identities {b:?}"))?;
     let entries = summary.counters.entries;
     let busy = record.busy_ms.max(1) as f64 / 1000.0;
+    let usage = summary.cost.as_ref().map(|c| json!({"usage": c.usage, "total_usd": c.total_usd}));
+    let receipts_bytes = match &summary.receipts_report {
+        Some(key) => link.bench.read(key).await?.len(),
+        None => 0,
+    };
     let row = json!({
         "contender": contender, "link": link.name, "latency": latency, "entries": entries,
         "delivered": summary.counters.total_devices().delivered,
@@ -114,6 +122,7 @@ async fn run(link: &Link, contender: &str, key: &str, body: Vec<u8>, latency: bo
         "send_batch_cpu_s": fn_cpu, "send_batch_cpu_us_per_user": fn_cpu * 1e6 / entries.max(1) as f64,
         "send_batch_core_share": fn_cpu / busy,
         "sandbox_cpu_s": sbx_cpu, "load_before": load,
+        "cost": usage, "receipts_bytes": receipts_bytes,
     });
     println!("PIPELINE {row}");
     Ok(row)
@@ -128,20 +137,24 @@ fn median(mut xs: Vec<f64>) -> f64 {
 #[ignore = "a benchmark: bench/pipeline runs it and writes bench/results/pipeline.json"]
 async fn round_trip_bound_link_serial_against_pipelined() -> anyhow::Result<()> {
     let (users, lookup_users, rounds) = (var("USERS", 100_000), var("LOOKUP_USERS", 50_000), var("ROUNDS", 2));
-    let serial = link("serial", 1, lookup_users).await?;
-    let pipelined = link("pipelined", 4, lookup_users).await?;
+    let serial = link("serial", 1, false, lookup_users).await?;
+    let pipelined = link("pipelined", 4, false, lookup_users).await?;
+    // The pipeline again, writing delivery receipts (DELIVERY_RECEIPTS).
+    let receipts = link("receipts", 4, true, lookup_users).await?;
     let inline = Inline::new("pl");
     // Warm both containers (connections, the release build) before the clock.
-    for l in [&serial, &pipelined] {
+    for l in [&serial, &pipelined, &receipts] {
         run(l, "warm-up", "batches/warm.jsonl", inline.jsonl(json!({}), 0..2000), false).await?;
     }
     let mut rows = Vec::new();
     for round in 0..rounds {
-        let contenders: [(&Link, &str, bool, bool); 6] = [
+        let contenders: [(&Link, &str, bool, bool); 8] = [
             (&serial, "serial, 50 ms", true, false),
             (&pipelined, "pipelined, 50 ms", true, false),
+            (&receipts, "receipts, 50 ms", true, false),
             (&serial, "serial, no latency", false, false),
             (&pipelined, "pipelined, no latency", false, false),
+            (&receipts, "receipts, no latency", false, false),
             (&pipelined, "pipelined, 50 ms, looked up", true, true),
             (&serial, "serial, 50 ms, looked up", true, true),
         ];
@@ -166,6 +179,8 @@ async fn round_trip_bound_link_serial_against_pipelined() -> anyhow::Result<()> 
         "pipelined_over_serial_at_50ms": rate("pipelined, 50 ms") / rate("serial, 50 ms"),
         "pipelined_no_latency_over_serial_no_latency": rate("pipelined, no latency") / rate("serial, no latency"),
         "looked_up_pipelined_over_serial_at_50ms": rate("pipelined, 50 ms, looked up") / rate("serial, 50 ms, looked up"),
+        "receipts_over_pipelined_at_50ms": rate("receipts, 50 ms") / rate("pipelined, 50 ms"),
+        "receipts_over_pipelined_no_latency": rate("receipts, no latency") / rate("pipelined, no latency"),
     });
     let medians: serde_json::Map<String, Value> =
         rows.iter().filter_map(|r| r["contender"].as_str()).map(|c| (c.to_owned(), json!(rate(c)))).collect();

@@ -181,6 +181,7 @@ async fn start() -> anyhow::Result<Harness> {
         .fn_env("PUSH_MAX_ATTEMPTS", 3)
         .fn_env("PUSH_RETRY_BASE_MS", 5)
         .fn_env("LEASE_SECONDS", 10)
+        .fn_env("DELIVERY_RECEIPTS", true)
         // A second iOS app beside the stack's default (com.example.pushbatch).
         .fn_env("APPS", format!(r#"[{{"app": "{PAD}", "platform": "ios"}}]"#));
     let mut opts = opts;
@@ -234,6 +235,48 @@ fn check_receipt(summary: &Summary) -> anyhow::Result<()> {
         let (a, b) = (ours[field].as_f64().unwrap_or(f64::NAN), model[field].as_f64().unwrap_or(f64::NAN));
         assert!((a - b).abs() <= 1e-12 * b.abs().max(1.0), "{field}: receipt {a} vs cost.py {b}");
     }
+    Ok(())
+}
+
+/// `receipts.jsonl` (`DELIVERY_RECEIPTS`): a line for each push the sandbox
+/// delivered, carrying the id the sandbox answered it with: an `apns-id`
+/// UUID, an FCM message `name` in the project.
+async fn check_delivery_receipts(
+    h: &Harness,
+    summary: &Summary,
+    deliveries: &BTreeMap<String, u64>,
+) -> anyhow::Result<()> {
+    let key = summary.receipts_report.as_deref().context("summary.json names receipts.jsonl")?;
+    let text = String::from_utf8(h.read(key).await?)?;
+    let mut ids = BTreeSet::new();
+    let mut tokens = BTreeSet::new();
+    for line in text.lines() {
+        let r: Value = serde_json::from_str(line)?;
+        let token = r["token"].as_str().context("a token")?;
+        anyhow::ensure!(tokens.insert(token.to_owned()), "{token} has two receipts");
+        let id = match r["platform"].as_str() {
+            Some("ios") => {
+                let id = r["apns_id"].as_str().context("an apns_id")?;
+                let uuid = id.len() == 36
+                    && id
+                        .char_indices()
+                        .all(|(i, c)| if [8, 13, 18, 23].contains(&i) { c == '-' } else { c.is_ascii_hexdigit() });
+                anyhow::ensure!(uuid, "{line}: apns-id is a UUID");
+                id
+            }
+            Some("android") => {
+                let name = r["fcm_name"].as_str().context("an fcm_name")?;
+                let project = h.stack.var("FCM_PROJECT_ID")?;
+                anyhow::ensure!(name.starts_with(&format!("projects/{project}/messages/")), "{line}");
+                name
+            }
+            _ => anyhow::bail!("{line}"),
+        };
+        anyhow::ensure!(ids.insert(id.to_owned()), "{id} twice");
+    }
+    let delivered: BTreeSet<String> = deliveries.keys().cloned().collect();
+    assert_eq!(tokens, delivered, "a receipt for each device the sandbox delivered to, and no other");
+    assert_eq!(tokens.len() as u64, summary.counters.total_devices().delivered);
     Ok(())
 }
 
@@ -300,6 +343,7 @@ async fn send_batch_on_the_local_stack() -> anyhow::Result<()> {
     assert!(expected_dead.iter().filter(|t| failed_tokens.contains(*t)).all(|t| table.contains(t)));
     assert!(expected_live.iter().all(|t| table.contains(t)), "live tokens stay");
     check_receipt(&summary)?;
+    check_delivery_receipts(&h, &summary, &deliveries).await?;
 
     // 2. A duplicate continuation, delivered after the fact, does nothing.
     let before = h.deliveries().await?;

@@ -29,6 +29,16 @@ pub fn skipped_parts_prefix(job_id: &str) -> String {
     format!("reports/{job_id}/skipped-parts/")
 }
 
+/// Each delivery's receipt from its provider (`DELIVERY_RECEIPTS`): a
+/// line per delivered device, joined from per-batch parts.
+pub fn receipts_key(job_id: &str) -> String {
+    format!("reports/{job_id}/receipts.jsonl")
+}
+
+pub fn receipts_parts_prefix(job_id: &str) -> String {
+    format!("reports/{job_id}/receipts-parts/")
+}
+
 /// Deferred users due at one instant, written a batch at a time.
 pub fn deferred_prefix(job_id: &str, at_ms: i64) -> String {
     format!("reports/{job_id}/deferred/{at_ms:015}/")
@@ -76,6 +86,10 @@ pub struct Summary {
     /// Every user not sent, and why (`skipped.jsonl`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped_report: Option<String>,
+    /// The providers' receipt for each delivery (`receipts.jsonl`), when
+    /// the deployment writes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipts_report: Option<String>,
     /// Entries in the file, as the pre-flight check counted them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub total_entries: Option<u64>,

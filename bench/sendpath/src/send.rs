@@ -172,7 +172,7 @@ pub async fn run(args: &SendArgs) -> anyhow::Result<Report> {
             Platform::Web => counts.web += 1,
         }
         match outcome {
-            Final::Delivered => counts.delivered += 1,
+            Final::Delivered(_) => counts.delivered += 1,
             Final::Dead(_) => counts.dead += 1,
             Final::Failed(reason) => {
                 counts.failed += 1;

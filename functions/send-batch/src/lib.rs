@@ -3,7 +3,7 @@
 //!
 //! One S3 event or continuation goes handler → claim (who runs the link) →
 //! job (the batch loop) → send (one batch), with fanout for sharded jobs
-//! and reports for what lands in the bucket; link holds the words they share.
+//! and reports (receipts among them) for what lands in the bucket; link holds the words they share.
 
 pub mod audience;
 pub mod claim;
@@ -18,6 +18,7 @@ pub mod link;
 pub mod parts;
 pub mod pipeline;
 pub mod providers;
+pub mod receipts;
 pub mod reports;
 pub mod send;
 pub mod settings;

@@ -264,7 +264,7 @@ impl<'a, P: Ports> Pipeline<'a, P> {
             offset: ready.offset,
             started: ready.started,
             may_be_resend,
-            tally: Tally::new(counters),
+            tally: Tally::new(counters, self.ports.settings().delivery_receipts),
             skipped: skipped_lines,
             deferred,
             pending: 0,
@@ -368,6 +368,7 @@ fn finish<'a, P: Ports>(
 ) -> impl Future<Output = (u64, Result<(), LinkError>)> + 'a {
     let dead = std::mem::take(&mut batch.tally.dead);
     let failed = batch.tally.failed_lines();
+    let receipts = batch.tally.receipts.take();
     let skipped = std::mem::take(&mut batch.skipped);
     let deferred = std::mem::take(&mut batch.deferred);
     let (offset, resend) = (batch.offset, batch.may_be_resend);
@@ -380,6 +381,9 @@ fn finish<'a, P: Ports>(
             }
             if !skipped.is_empty() || resend {
                 reports::write_skipped_part(ports, names, offset, &skipped).await?;
+            }
+            if let Some(receipts) = receipts.filter(|r| !r.is_empty() || resend) {
+                reports::write_receipts_part(ports, names, offset, &receipts).await?;
             }
             if resend {
                 parts::clear_chunks(ports, names, offset).await?;

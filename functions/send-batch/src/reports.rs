@@ -1,11 +1,12 @@
 //! Writing a job's reports (`shared::report` names the keys): failures as
 //! they happen, and the summary at the end.
 //!
-//! Failures are written per batch, under a key named by the batch's offset,
-//! so a batch that is sent again after a crash overwrites its own part
-//! instead of adding a second copy. The parts are joined into
-//! `failed.jsonl` (and `skipped.jsonl`) when the job ends, streamed into a
-//! multipart upload: memory does not grow with the failures.
+//! Failures, skipped users and delivery receipts are written per batch,
+//! under a key named by the batch's offset, so a batch that is sent again
+//! after a crash overwrites its own part instead of adding a second copy.
+//! The parts are joined into `failed.jsonl`, `skipped.jsonl` and
+//! `receipts.jsonl` when the job ends, streamed into a multipart upload:
+//! memory does not grow with the failures.
 
 use bytes::Bytes;
 use chrono::{TimeZone, Utc};
@@ -14,7 +15,8 @@ use shared::clock::now_ms;
 use shared::jobs::JobRecord;
 use shared::objects::{ObjectError, ObjectList, ObjectRead, ObjectWrite, StreamedObject};
 use shared::report::{
-    Stopped, Summary, failed_key, failed_parts_prefix, skipped_key, skipped_parts_prefix, summary_key,
+    Stopped, Summary, failed_key, failed_parts_prefix, receipts_key, receipts_parts_prefix, skipped_key,
+    skipped_parts_prefix, summary_key,
 };
 
 use crate::deps::Ports;
@@ -37,7 +39,39 @@ pub async fn write_failed_part<P: Ports>(
     batch_offset: u64,
     lines: &[String],
 ) -> Result<(), ObjectError> {
-    let key = format!("{}{}.jsonl", failed_parts_prefix(record.report_job_id()), batch_name(record, batch_offset));
+    put_part(ports, record, failed_parts_prefix(record.report_job_id()), batch_offset, lines).await
+}
+
+/// One batch's users not sent, and why (see `write_failed_part`).
+pub async fn write_skipped_part<P: Ports>(
+    ports: &P,
+    record: &JobRecord,
+    batch_offset: u64,
+    lines: &[String],
+) -> Result<(), ObjectError> {
+    put_part(ports, record, skipped_parts_prefix(record.report_job_id()), batch_offset, lines).await
+}
+
+/// One batch's delivery receipts. A batch resent after a crash replaces
+/// them with its new deliveries' (the earlier attempt's are lost, as the
+/// duplicate pushes themselves are only counted once).
+pub async fn write_receipts_part<P: Ports>(
+    ports: &P,
+    record: &JobRecord,
+    batch_offset: u64,
+    lines: &[String],
+) -> Result<(), ObjectError> {
+    put_part(ports, record, receipts_parts_prefix(record.report_job_id()), batch_offset, lines).await
+}
+
+async fn put_part<P: Ports>(
+    ports: &P,
+    record: &JobRecord,
+    prefix: String,
+    batch_offset: u64,
+    lines: &[String],
+) -> Result<(), ObjectError> {
+    let key = format!("{prefix}{}.jsonl", batch_name(record, batch_offset));
     // No lines: an empty part, replacing whatever an earlier attempt at the
     // same batch left.
     let mut body = lines.join("\n");
@@ -119,21 +153,6 @@ async fn write_failed_file<P: Ports>(ports: &P, record: &JobRecord) -> Result<Op
     join_parts(ports, &record.bucket, &prefix, Some(redrive_header(record)), failed_key(&record.job_id)).await
 }
 
-/// One batch's users not sent, and why (see `write_failed_part`).
-pub async fn write_skipped_part<P: Ports>(
-    ports: &P,
-    record: &JobRecord,
-    batch_offset: u64,
-    lines: &[String],
-) -> Result<(), ObjectError> {
-    let key = format!("{}{}.jsonl", skipped_parts_prefix(record.report_job_id()), batch_name(record, batch_offset));
-    let mut body = lines.join("\n");
-    if !body.is_empty() {
-        body.push('\n');
-    }
-    ports.objects().put(&record.bucket, &key, Bytes::from(body), "application/x-ndjson").await
-}
-
 fn rfc3339(ms: i64) -> String {
     match Utc.timestamp_millis_opt(ms).single() {
         Some(t) => t.to_rfc3339(),
@@ -142,7 +161,15 @@ fn rfc3339(ms: i64) -> String {
     }
 }
 
-pub fn summary(record: &JobRecord, failed_report: Option<String>, skipped_report: Option<String>) -> Summary {
+/// The reports joined from a job's parts, each where it is when there is one.
+#[derive(Default)]
+pub struct Joined {
+    pub failed: Option<String>,
+    pub skipped: Option<String>,
+    pub receipts: Option<String>,
+}
+
+pub fn summary(record: &JobRecord, joined: Joined) -> Summary {
     let finished = now_ms();
     let header = record.layout.as_ref().map(|l| &l.header);
     let attempted = record.counters.total_devices().attempted;
@@ -164,8 +191,9 @@ pub fn summary(record: &JobRecord, failed_report: Option<String>, skipped_report
         invocations: record.invocations,
         sends_per_second: if record.busy_ms > 0 { attempted as f64 * 1000.0 / record.busy_ms as f64 } else { 0.0 },
         shards: record.shards.as_ref().map(|s| s.count()),
-        failed_report,
-        skipped_report,
+        failed_report: joined.failed,
+        skipped_report: joined.skipped,
+        receipts_report: joined.receipts,
         total_entries: record.total_entries,
         cost: Some(shared::cost::Receipt::of(&record.usage, record.counters.total_devices().delivered)),
         stopped: record.stop.as_ref().map(|stop| Stopped {
@@ -182,10 +210,18 @@ pub fn summary(record: &JobRecord, failed_report: Option<String>, skipped_report
 }
 
 pub async fn write_summary<P: Ports>(ports: &P, record: &JobRecord) -> Result<(), ObjectError> {
-    let failed = write_failed_file(ports, record).await?;
-    let prefix = skipped_parts_prefix(&record.job_id);
-    let skipped = join_parts(ports, &record.bucket, &prefix, None, skipped_key(&record.job_id)).await?;
-    let summary = summary(record, failed, skipped);
+    let job_id = &record.job_id;
+    let joined = Joined {
+        failed: write_failed_file(ports, record).await?,
+        skipped: join_parts(ports, &record.bucket, &skipped_parts_prefix(job_id), None, skipped_key(job_id)).await?,
+        receipts: match ports.settings().delivery_receipts {
+            true => {
+                join_parts(ports, &record.bucket, &receipts_parts_prefix(job_id), None, receipts_key(job_id)).await?
+            }
+            false => None,
+        },
+    };
+    let summary = summary(record, joined);
     // Strings, numbers and maps with string keys: serde_json cannot fail.
     let body = serde_json::to_vec_pretty(&summary).expect("a summary encodes as JSON");
     ports.objects().put(&record.bucket, &summary_key(&record.job_id), Bytes::from(body), "application/json").await

@@ -1,6 +1,6 @@
 //! Sending to one device, and a batch's tally of what came back: counts,
-//! the devices that failed (for `failed.jsonl`) and the dead tokens to
-//! prune. The pipeline (`pipeline`) decides when each device goes.
+//! the devices that failed (for `failed.jsonl`), the dead tokens to prune,
+//! and the deliveries' receipts when they are kept. The pipeline (`pipeline`) decides when each device goes.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use futures::stream::{self, StreamExt};
 use serde_json::{Map, Value, json};
 use shared::apps::{Apps, Route, UnknownApp};
 use shared::batch::{Device, UserEntry};
+use shared::clock::now_ms;
 use shared::counters::Counters;
 use shared::devices::DevicePrune;
 use shared::errors::Chain;
@@ -17,6 +18,7 @@ use shared::render::{Payloads, Renderer, Renderers};
 
 use crate::audience::Target;
 use crate::deps::Ports;
+use crate::receipts;
 
 /// A user to push now, rendered once for all their devices.
 pub struct UserSend<'r> {
@@ -93,11 +95,14 @@ pub struct Tally<'r> {
     failed: BTreeMap<String, FailedUser<'r>>,
     /// Every dead token, with where the lookup saw it.
     pub dead: Vec<Dead>,
+    /// Lines for `receipts.jsonl`, when the deployment writes them.
+    pub receipts: Option<Vec<String>>,
 }
 
 impl<'r> Tally<'r> {
-    pub fn new(counters: Counters) -> Self {
-        Tally { counters, ..Tally::default() }
+    /// `receipts`: keep a line per delivery for `receipts.jsonl`.
+    pub fn new(counters: Counters, receipts: bool) -> Self {
+        Tally { counters, receipts: receipts.then(Vec::new), ..Tally::default() }
     }
 
     /// `index`: the device's position among its user's devices.
@@ -106,7 +111,12 @@ impl<'r> Tally<'r> {
         c.attempted += 1;
         c.retries += u64::from(retries);
         match outcome {
-            Final::Delivered => c.delivered += 1,
+            Final::Delivered(receipt) => {
+                c.delivered += 1;
+                if let Some(lines) = &mut self.receipts {
+                    lines.push(receipts::line(&user.user.user_id, &device, &receipt, now_ms()));
+                }
+            }
             Final::Dead(_) => {
                 c.pruned += 1;
                 let index = user.stored.then_some(index);

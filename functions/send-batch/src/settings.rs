@@ -83,6 +83,9 @@ pub struct Settings {
     /// The users' calendar (local days, quiet hours, `send_at`): the system
     /// clock, or `PUSHBATCH_CLOCK_FILE` in tests.
     pub calendar: CalendarClock,
+    /// Writes each delivery's provider receipt to `receipts.jsonl`
+    /// (`DELIVERY_RECEIPTS`, off by default: a line per delivered device).
+    pub delivery_receipts: bool,
 }
 
 impl Settings {
@@ -118,6 +121,7 @@ impl Settings {
             jobs_table: env.required_string(shared::schema::JOBS.env, "the jobs table"),
             batch_size: env.bounded_or("BATCH_SIZE", 500, 1..=10_000),
             pipeline_batches: env.bounded_or("PIPELINE_BATCHES", 4, 1..=64),
+            delivery_receipts: env.bool_or("DELIVERY_RECEIPTS", false),
             max_run,
             margin_floor,
             // A batch whose devices all need every retry (5 attempts, 10 s

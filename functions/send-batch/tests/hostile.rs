@@ -24,9 +24,9 @@ use shared::devices::{MemoryDevices, UserDevices};
 use shared::invoke::RecordingInvoker;
 use shared::jobs::MemoryJobs;
 use shared::objects::MemoryObjects;
-use shared::push::Outcome;
 use shared::push::PushSend;
 use shared::push::retry::RetryPolicy;
+use shared::push::{Outcome, Receipt};
 use shared::render::{Headers, MAX_PAYLOAD_BYTES, Payloads};
 use shared::report::Summary;
 
@@ -51,7 +51,7 @@ impl PushSend for RecordingPush {
         let mut largest = self.largest_payload.lock().unwrap();
         *largest = (*largest).max(size);
         *self.sends.lock().unwrap().entry(token.to_owned()).or_default() += 1;
-        Outcome::Delivered
+        Outcome::Delivered(Receipt::default())
     }
     async fn renew(&self, _: &Route) {}
 }

@@ -12,8 +12,8 @@ use std::sync::RwLock;
 use http::HeaderValue;
 use http::header::{AUTHORIZATION, HeaderName};
 
-use super::Outcome;
 use super::h2::{H2Pool, PoolOptions, TransportError};
+use super::{Outcome, Receipt, header_text};
 use crate::clock::now_secs;
 use crate::metrics::{self, Provider};
 use crate::quota::DynSharedQuota;
@@ -165,7 +165,14 @@ impl ApnsClient {
             map.insert(HeaderName::from_static("apns-expiration"), HeaderValue::from(now_secs() + ttl));
         }
         match self.pool.send(request).await {
-            Ok(response) => classify(response.status(), response.body(), super::retry_after(response.headers())),
+            Ok(response) => {
+                let headers = response.headers();
+                classify(response.status(), response.body(), super::retry_after(headers)).with_receipt(|| Receipt {
+                    apns_id: header_text(headers, "apns-id"),
+                    apns_unique_id: header_text(headers, "apns-unique-id"),
+                    ..Receipt::default()
+                })
+            }
             Err(e) => Outcome::Retry { reason: e.to_string(), after: None },
         }
     }
@@ -181,7 +188,7 @@ impl ApnsClient {
 /// Maps Apple's status and `reason` to an outcome.
 pub fn classify(status: StatusCode, body: &[u8], retry_after: Option<Duration>) -> Outcome {
     if status == StatusCode::OK {
-        return Outcome::Delivered;
+        return Outcome::Delivered(Receipt::default());
     }
     let reason = serde_json::from_slice::<serde_json::Value>(body)
         .ok()
@@ -207,7 +214,7 @@ mod tests {
 
     #[test]
     fn every_apple_reason_maps() {
-        assert_eq!(classify(StatusCode::OK, b"", None), Outcome::Delivered);
+        assert_eq!(classify(StatusCode::OK, b"", None), Outcome::Delivered(Receipt::default()));
         assert!(matches!(c(410, "Unregistered"), Outcome::Dead(_)));
         assert!(matches!(c(400, "BadDeviceToken"), Outcome::Dead(_)));
         assert_eq!(c(400, "DeviceTokenNotForTopic"), Outcome::Failed("DeviceTokenNotForTopic".into()), "the wrong app");

@@ -13,8 +13,8 @@ use http_body_util::Full;
 use serde_json::Value;
 use tokio::sync::{Mutex, RwLock};
 
-use super::Outcome;
 use super::h2::{H2Pool, PoolOptions, TransportError};
+use super::{Outcome, Receipt};
 use crate::metrics::{self, Provider};
 use crate::quota::DynSharedQuota;
 
@@ -151,7 +151,8 @@ impl FcmClient {
 /// Maps FCM's status and google.rpc error to an outcome.
 pub fn classify(status: StatusCode, body: &[u8], retry_after: Option<Duration>) -> Outcome {
     if status.is_success() {
-        return Outcome::Delivered;
+        let name = serde_json::from_slice::<Value>(body).ok().and_then(|v| v.get("name")?.as_str().map(str::to_owned));
+        return Outcome::Delivered(Receipt { fcm_name: name, ..Receipt::default() });
     }
     let error = serde_json::from_slice::<Value>(body).ok().and_then(|v| v.get("error").cloned()).unwrap_or(Value::Null);
     let details = error.get("details").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -196,7 +197,8 @@ mod tests {
 
     #[test]
     fn every_fcm_error_code_maps() {
-        assert_eq!(classify(StatusCode::OK, br#"{"name":"projects/p/messages/1"}"#, None), Outcome::Delivered);
+        let receipt = Receipt { fcm_name: Some("projects/p/messages/1".into()), ..Receipt::default() };
+        assert_eq!(classify(StatusCode::OK, br#"{"name":"projects/p/messages/1"}"#, None), Outcome::Delivered(receipt));
         assert!(matches!(c(404, json!({"status": "NOT_FOUND", "details": fcm("UNREGISTERED")})), Outcome::Dead(_)));
         let token_violation = json!({"status": "INVALID_ARGUMENT", "message": "The registration token is not a valid FCM registration token",
             "details": fcm("INVALID_ARGUMENT")});

@@ -15,6 +15,8 @@ pub mod webpush;
 
 use std::time::Duration;
 
+use serde::Serialize;
+
 use crate::metrics::AnswerClass;
 
 pub use send::{Providers, PushSend};
@@ -23,7 +25,7 @@ pub use tls::{TlsError, client_config};
 /// What one request's answer means for the device.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Delivered,
+    Delivered(Receipt),
     /// The token is dead: remove it from the devices table.
     Dead(String),
     /// Try again later (429, 5xx, a lost connection, GOAWAY).
@@ -41,13 +43,51 @@ impl Outcome {
     /// The outcome without its reason, as the metrics count it.
     pub fn class(&self) -> AnswerClass {
         match self {
-            Outcome::Delivered => AnswerClass::Delivered,
+            Outcome::Delivered(_) => AnswerClass::Delivered,
             Outcome::Dead(_) => AnswerClass::Dead,
             Outcome::Retry { .. } => AnswerClass::Retry,
             Outcome::AuthExpired(_) => AnswerClass::AuthExpired,
             Outcome::Failed(_) => AnswerClass::Failed,
         }
     }
+}
+
+/// The provider's own name for a push it accepted, so that a user's
+/// complaint can be traced with the provider's tools: Apple's Push
+/// Notifications Console, Firebase's message id, a push service's message
+/// resource. Each field is named as its provider names it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Receipt {
+    /// APNs' `apns-id` response header: ours if we sent one, else a UUID
+    /// APNs made.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apns_id: Option<String>,
+    /// APNs' `apns-unique-id`, which only the development environment
+    /// returns: the key to the console's delivery log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apns_unique_id: Option<String>,
+    /// FCM's message `name`, `projects/<project>/messages/<id>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fcm_name: Option<String>,
+    /// The push message resource a push service made (RFC 8030 §5: the
+    /// 201's `Location`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webpush_location: Option<String>,
+}
+
+impl Outcome {
+    /// A delivery with the receipt its answer carries; any other outcome as it is.
+    pub fn with_receipt(self, receipt: impl FnOnce() -> Receipt) -> Self {
+        match self {
+            Outcome::Delivered(_) => Outcome::Delivered(receipt()),
+            other => other,
+        }
+    }
+}
+
+/// A response header as text, when it is there and is text.
+pub fn header_text(headers: &http::HeaderMap, name: &str) -> Option<String> {
+    headers.get(name)?.to_str().ok().map(str::to_owned)
 }
 
 /// Parses a `retry-after` header given in seconds (both providers use seconds).

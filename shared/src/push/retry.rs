@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use rand::RngExt;
 
-use super::Outcome;
 use super::send::PushSend;
+use super::{Outcome, Receipt};
 use crate::apps::Route;
 use crate::batch::Device;
 use crate::render::{Headers, Payloads};
@@ -13,7 +13,7 @@ use crate::render::{Headers, Payloads};
 /// A device's final outcome, as the report counts it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Final {
-    Delivered,
+    Delivered(Receipt),
     Dead(String),
     Failed(String),
 }
@@ -59,7 +59,7 @@ pub async fn deliver<P: PushSend>(
     loop {
         let outcome = push.send(route, device, payloads, headers).await;
         let last_reason = match outcome {
-            Outcome::Delivered => return (Final::Delivered, attempt),
+            Outcome::Delivered(receipt) => return (Final::Delivered(receipt), attempt),
             Outcome::Dead(r) => return (Final::Dead(r), attempt),
             Outcome::Failed(r) => return (Final::Failed(r), attempt),
             Outcome::AuthExpired(r) if renewed => return (Final::Failed(r), attempt),
@@ -121,13 +121,17 @@ mod tests {
         (r, renewals)
     }
 
+    fn delivered() -> Outcome {
+        Outcome::Delivered(Receipt::default())
+    }
+
     fn retry() -> Outcome {
         Outcome::Retry { reason: "503".into(), after: Some(Duration::from_millis(1)) }
     }
 
     #[tokio::test]
     async fn retries_then_delivers() {
-        assert_eq!(run(vec![retry(), retry(), Outcome::Delivered]).await.0, (Final::Delivered, 2));
+        assert_eq!(run(vec![retry(), retry(), delivered()]).await.0, (Final::Delivered(Receipt::default()), 2));
     }
 
     #[tokio::test]
@@ -139,8 +143,8 @@ mod tests {
 
     #[tokio::test]
     async fn renews_credentials_once() {
-        let (r, renewals) = run(vec![Outcome::AuthExpired("x".into()), Outcome::Delivered]).await;
-        assert_eq!((r, renewals), ((Final::Delivered, 1), 1));
+        let (r, renewals) = run(vec![Outcome::AuthExpired("x".into()), delivered()]).await;
+        assert_eq!((r, renewals), ((Final::Delivered(Receipt::default()), 1), 1));
         let (r, _) = run(vec![Outcome::AuthExpired("x".into()), Outcome::AuthExpired("y".into())]).await;
         assert_eq!(r.0, Final::Failed("y".into()));
     }

@@ -32,8 +32,8 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use web_push_native::Auth;
 
-use super::Outcome;
 use super::vapid::VapidSigner;
+use super::{Outcome, Receipt, header_text};
 use crate::batch::{WebKeys, endpoint_problem};
 use crate::clock::now_secs;
 use crate::render::WebHeaders;
@@ -96,7 +96,12 @@ impl WebPushClient {
         // The push service's time, from here: not the wait for a permit.
         let started = std::time::Instant::now();
         let outcome = match tokio::time::timeout(self.timeout, work).await {
-            Ok(Ok((parts, body))) => classify(parts.status, &body, super::retry_after(&parts.headers)),
+            Ok(Ok((parts, body))) => {
+                classify(parts.status, &body, super::retry_after(&parts.headers)).with_receipt(|| Receipt {
+                    webpush_location: header_text(&parts.headers, "location"),
+                    ..Receipt::default()
+                })
+            }
             Ok(Err(e)) => Outcome::Retry { reason: format!("request failed: {e}"), after: None },
             Err(_) => Outcome::Retry { reason: format!("no answer within {:?}", self.timeout), after: None },
         };
@@ -154,7 +159,7 @@ pub fn origin(uri: &Uri) -> String {
 /// bodies) to an outcome.
 pub fn classify(status: StatusCode, body: &[u8], retry_after: Option<Duration>) -> Outcome {
     if status.is_success() {
-        return Outcome::Delivered;
+        return Outcome::Delivered(Receipt::default());
     }
     let json = serde_json::from_slice::<Value>(body).ok();
     let said = |key: &str| json.as_ref().and_then(|v| v.get(key)).and_then(Value::as_str).map(str::to_owned);
@@ -182,7 +187,7 @@ mod tests {
     #[test]
     fn every_answer_maps() {
         let c = |s: u16, body: &str| classify(StatusCode::from_u16(s).unwrap(), body.as_bytes(), None);
-        assert_eq!(c(201, ""), Outcome::Delivered);
+        assert_eq!(c(201, ""), Outcome::Delivered(Receipt::default()));
         assert_eq!(c(410, r#"{"errno":103,"reason":"Gone"}"#), Outcome::Dead("410 Gone".into()));
         assert!(matches!(c(404, ""), Outcome::Dead(_)));
         for s in [429, 500, 502, 503] {

@@ -218,6 +218,9 @@ pub fn print_summary(s: &Summary) {
     if let Some(skipped) = &s.skipped_report {
         println!("  skipped       s3://{}/{skipped} (`pushbatch why JOB USER` for one user)", s.bucket);
     }
+    if let Some(receipts) = &s.receipts_report {
+        println!("  receipts      s3://{}/{receipts} (each delivery's apns-id or FCM message name)", s.bucket);
+    }
     if let Some(receipt) = &s.cost {
         print!("{}", cost_text(receipt));
     }

@@ -19,9 +19,9 @@ use shared::devices::{MemoryDevices, UserDevices};
 use shared::invoke::RecordingInvoker;
 use shared::jobs::MemoryJobs;
 use shared::objects::MemoryObjects;
-use shared::push::Outcome;
 use shared::push::PushSend;
 use shared::push::retry::RetryPolicy;
+use shared::push::{Outcome, Receipt};
 use shared::quota::MemoryQuotaBuckets;
 use shared::render::{Headers, Payloads};
 use shared::report::Summary;
@@ -53,6 +53,17 @@ pub struct Sent {
     pub route: Route,
     pub body: Value,
     pub headers: Headers,
+}
+
+/// What `FakePush` answers the `n`th delivery to `token` with: the field
+/// its provider fills, naming the token and the delivery.
+pub fn receipt(route: &Route, token: &str, n: u32) -> Receipt {
+    let id = Some(format!("{token}#{n}"));
+    match route {
+        Route::Apns { .. } => Receipt { apns_id: id, ..Receipt::default() },
+        Route::Fcm { .. } => Receipt { fcm_name: id, ..Receipt::default() },
+        Route::WebPush => Receipt { webpush_location: id, ..Receipt::default() },
+    }
 }
 
 impl PushSend for FakePush {
@@ -92,8 +103,10 @@ impl PushSend for FakePush {
         if token.starts_with("f1a0") && self.flaky_seen.lock().unwrap().insert(token.to_owned()) {
             return Outcome::Retry { reason: "503".into(), after: Some(Duration::from_millis(1)) };
         }
-        *self.delivered.lock().unwrap().entry(token.to_owned()).or_default() += 1;
-        Outcome::Delivered
+        let mut delivered = self.delivered.lock().unwrap();
+        let n = delivered.entry(token.to_owned()).or_default();
+        *n += 1;
+        Outcome::Delivered(receipt(route, token, *n))
     }
     async fn renew(&self, _: &Route) {}
 }
@@ -144,6 +157,7 @@ pub fn settings(batch_size: usize, max_run: Option<f64>) -> Settings {
         category_caps: Default::default(),
         caps_table: "caps".into(),
         calendar: Default::default(),
+        delivery_receipts: false,
         scheduler: Some(ScheduleTarget {
             group: "default".into(),
             role_arn: "arn:aws:iam::000000000000:role/scheduler".into(),
