@@ -109,7 +109,7 @@ async fn run(link: &Link, contender: &str, key: &str, body: Vec<u8>, latency: bo
     summary.counters.check_identities().map_err(|b| anyhow::anyhow!("{contender}: identities {b:?}"))?;
     let entries = summary.counters.entries;
     let busy = record.busy_ms.max(1) as f64 / 1000.0;
-    let usage = summary.cost.as_ref().map(|c| json!({"usage": c.usage, "total_usd": c.total_usd}));
+    let usage = summary.cost.as_ref().map(|c| json!({"usage": c.usage, "total_usd": c.cost.total_usd}));
     let receipts_bytes = match &summary.receipts_report {
         Some(key) => link.bench.read(key).await?.len(),
         None => 0,
