@@ -1,5 +1,6 @@
 """Writes BENCHMARKS.md (at the repository root) from bench/results/latest.json,
-then appends bench/notes.md (hand-written analysis) when present.
+then appends bench/notes.md (hand-written analysis) when present. Every
+hand-written section belongs in notes.md: BENCHMARKS.md is rewritten whole.
 
 usage: report.py LATEST_JSON OUT_MD
 """
@@ -177,6 +178,7 @@ def main(src, out):
         "bench/run            # builds, generates bench/.cache/users-1000000.jsonl once, measures, writes",
         "                     # bench/results/latest.json, bench/results/throughput.png and this report",
         'USERS=100000 SWEEP="500 2000" NODE_SWEEP="1000" NODE_USERS=50000 bench/run   # a quick run',
+        "BEFORE=/path/to/old/sendpath bench/kinds   # per platform (Web Push included) and the renderer, old against new",
         "```",
         "",
         "Needs 2 CPUs, h2load (nghttp2-client), node ≥ 20, python3, taskset. Noise between runs is large on a",
