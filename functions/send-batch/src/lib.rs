@@ -18,6 +18,7 @@ pub mod link;
 pub mod parts;
 pub mod pipeline;
 pub mod providers;
+pub mod reading;
 pub mod receipts;
 pub mod reports;
 pub mod send;

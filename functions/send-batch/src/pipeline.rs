@@ -1,14 +1,16 @@
 //! The pipeline inside a link. While the batches already read are sending,
-//! the next one is read, admitted by the gate (control, rate) and sorted
-//! (device lookups, caps); every device of every open batch flows through
+//! the next ones are read, admitted by the gate (control, rate) and sorted
+//! (device lookups, caps: `reading`, where a batch is sorted while the next
+//! is read); every device of every open batch flows through
 //! one window of requests in flight, with no barrier at a batch's end; a
 //! batch whose sends are all answered prunes its dead tokens and writes its
 //! report parts while the others send; and the checkpoint follows the
 //! low-water mark (`window`), one write at a time, carrying as many
 //! finished batches as have piled up behind it.
 //!
-//! At most `PIPELINE_BATCHES` batches are open at once: that bounds how far
-//! the checkpoint lags, and so what a crash resends. A control, the time
+//! At most `PIPELINE_BATCHES` batches are past the checkpoint at once, being
+//! sorted or open: that bounds how far the checkpoint lags, and so what a
+//! crash resends, and what a stop lets through. A control, the time
 //! check and a canary's boundary stop the reading; the open batches finish
 //! (drain) and `job` ends the link as before.
 
@@ -17,35 +19,25 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::OptionFuture;
-use futures::stream::{FuturesUnordered, StreamExt};
-use shared::batch::{Device, EntryReader, RawItem, ReadError};
+use futures::stream::{FuturesOrdered, FuturesUnordered, StreamExt};
+use shared::batch::{Device, EntryReader};
 use shared::chain::TimeBudget;
 use shared::counters::Counters;
-use shared::jobs::{Control, JobRecord};
+use shared::jobs::JobRecord;
 use shared::objects::ByteReader;
 use shared::push::retry::Final;
 use shared::render::Renderers;
 
-use crate::audience::{self, Audience, Rules};
+use crate::audience::{Audience, Rules};
 use crate::deps::Ports;
 use crate::ending::{self, Sent};
-use crate::gate::{CanaryVerdict, CanaryWatch, Gate, Verdict};
+use crate::gate::{CanaryVerdict, CanaryWatch, Gate};
 use crate::link::LinkError;
+pub use crate::reading::End;
+use crate::reading::{self, Ask, Prepared, Ready};
 use crate::send::{self, Tally, UserSend};
-use crate::window::{Position, Window};
+use crate::window::Window;
 use crate::{parts, reports};
-
-/// Why the reading stopped.
-pub enum End {
-    Eof,
-    Broken(ReadError),
-    /// The time is running low.
-    HandOff,
-    /// The rate would have kept the next batch waiting past the time left.
-    Throttled,
-    Stop(Control),
-    Pause(Control),
-}
 
 /// How a run of the pipeline ended.
 pub enum Ran {
@@ -74,22 +66,6 @@ pub struct Pipeline<'a, P> {
     batches: usize,
     /// Requests in flight at most.
     requests: usize,
-}
-
-/// A batch read, admitted and sorted.
-struct Ready {
-    offset: u64,
-    entries: u64,
-    end: Position,
-    audience: Audience,
-    started: Instant,
-}
-
-enum Prepared {
-    /// A batch (none when the reader had nothing left), and the end the
-    /// reader reached with it.
-    Read(Option<Box<Ready>>, Option<End>),
-    Ended(End),
 }
 
 /// An open batch.
@@ -145,6 +121,8 @@ impl<'a, P: Ports> Pipeline<'a, P> {
         let mut queue: VecDeque<Queued<'a>> = VecDeque::new();
         let mut sends = FuturesUnordered::new();
         let mut finishing = FuturesUnordered::new();
+        // Read batches being sorted, opened in file order as they come.
+        let mut sorting = FuturesOrdered::new();
         // Each is a single future, boxed to stay put while it is polled.
         let mut prep = None;
         let mut saving = None;
@@ -156,16 +134,17 @@ impl<'a, P: Ports> Pipeline<'a, P> {
                 sends.push(dispatch(ports, queued));
             }
             let held = self.canary.as_ref().is_some_and(|c| c.holds(self.read, record.counters.entries));
-            if end.is_none() && canary.is_none() && prep.is_none() && window.len() < self.batches && !held {
+            let past_checkpoint = window.len() + sorting.len();
+            if end.is_none() && canary.is_none() && prep.is_none() && past_checkpoint < self.batches && !held {
                 if self.reads > 0 && self.budget.should_hand_off() {
                     end = Some(End::HandOff);
                 } else if let Some((reader, gate)) = self.idle.take() {
                     let limit = self.canary.as_ref().map_or(self.ports.settings().batch_size, |c| {
                         c.batch_limit(self.read, self.ports.settings().batch_size)
                     });
-                    let check = self.reads > 0;
+                    let ask = Ask { check: self.reads > 0, limit, ordinal: self.reads + 1 };
                     self.reads += 1;
-                    prep = Some(Box::pin(prepare(ports, rules, reader, gate, check, limit, self.budget.clone())));
+                    prep = Some(Box::pin(reading::read(ports, reader, gate, ask, self.budget.clone())));
                 }
             }
             if saving.is_none() && dirty {
@@ -176,7 +155,7 @@ impl<'a, P: Ports> Pipeline<'a, P> {
                     (saved, snapshot)
                 }));
             }
-            let drained = window.is_empty() && prep.is_none() && saving.is_none();
+            let drained = window.is_empty() && sorting.is_empty() && prep.is_none() && saving.is_none();
             if drained && (end.is_some() || canary.is_some()) {
                 return Ok(Ran::Drained { record: Box::new(record), out, end, canary });
             }
@@ -219,13 +198,16 @@ impl<'a, P: Ports> Pipeline<'a, P> {
                         Prepared::Ended(ended) => (None, Some(ended)),
                     };
                     end = ended;
-                    if let Some(ready) = ready {
-                        self.read += ready.entries;
-                        let may_be_resend = self.reads <= self.batches as u64;
-                        let id = self.open(&mut window, &mut queue, *ready, may_be_resend);
-                        if let Some(b) = window.get_mut(id).filter(|b| b.pending == 0) {
-                            finishing.push(finish(ports, names, id, b));
-                        }
+                    if let Some(admitted) = ready {
+                        self.read += admitted.entries;
+                        sorting.push_back(Box::pin(reading::sort(ports, rules, *admitted)));
+                    }
+                }
+                Some(sorted) = sorting.next(), if !sorting.is_empty() => {
+                    let ready = sorted?;
+                    let id = self.open(&mut window, &mut queue, ready);
+                    if let Some(b) = window.get_mut(id).filter(|b| b.pending == 0) {
+                        finishing.push(finish(ports, names, id, b));
                     }
                 }
                 Some((saved, written)) = OptionFuture::from(saving.as_mut()) => {
@@ -251,25 +233,22 @@ impl<'a, P: Ports> Pipeline<'a, P> {
         }
     }
 
-    /// Opens a read batch: renders its users and queues their devices.
-    fn open(
-        &self,
-        window: &mut Window<Batch<'a>>,
-        queue: &mut VecDeque<Queued<'a>>,
-        ready: Ready,
-        may_be_resend: bool,
-    ) -> u64 {
+    /// Opens a sorted batch: renders its users and queues their devices.
+    fn open(&self, window: &mut Window<Batch<'a>>, queue: &mut VecDeque<Queued<'a>>, ready: Ready) -> u64 {
         let Audience { counters, now, skipped_lines, deferred } = ready.audience;
+        let read = ready.admitted;
         let batch = Batch {
-            offset: ready.offset,
-            started: ready.started,
-            may_be_resend,
+            offset: read.offset,
+            started: read.started,
+            // The first batches after the checkpoint may have been open in
+            // a link that died.
+            may_be_resend: read.ordinal <= self.batches as u64,
             tally: Tally::new(counters, self.ports.settings().delivery_receipts),
             skipped: skipped_lines,
             deferred,
             pending: 0,
         };
-        let id = window.open(ready.end, batch);
+        let id = window.open(read.end, batch);
         let mut pending = 0;
         for target in now {
             let (user, devices) = UserSend::render(self.renderers, target);
@@ -301,60 +280,6 @@ struct Queued<'r> {
 async fn dispatch<'r, P: Ports>(ports: &P, queued: Queued<'r>) -> (Queued<'r>, Final, u32) {
     let (outcome, retries) = send::one(ports, &queued.user, &queued.device).await;
     (queued, outcome, retries)
-}
-
-/// Reads, admits and sorts the next batch; gives the reader and the gate
-/// back with it.
-async fn prepare<'a, P: Ports>(
-    ports: &'a P,
-    rules: &'a Rules<'a>,
-    mut reader: EntryReader<ByteReader>,
-    mut gate: Gate,
-    check: bool,
-    limit: usize,
-    budget: TimeBudget,
-) -> (EntryReader<ByteReader>, Gate, Result<Prepared, LinkError>) {
-    let prepared = async {
-        if check {
-            match gate.check(ports).await? {
-                Verdict::Stop(control) => return Ok(Prepared::Ended(End::Stop(control))),
-                Verdict::Pause(control) => return Ok(Prepared::Ended(End::Pause(control))),
-                Verdict::Go => {}
-            }
-        }
-        let started = Instant::now();
-        let mut items = Vec::with_capacity(limit);
-        let end = read_batch(&mut reader, limit, &mut items).await?;
-        let Some(offset) = items.first().map(|i| i.offset) else { return Ok(Prepared::Read(None, end)) };
-        // The rate: when the time runs out waiting for it, nothing of this
-        // batch is sent and the next link reads it again.
-        if !gate.admit(items.len() as u64, &budget).await? {
-            return Ok(Prepared::Ended(End::Throttled));
-        }
-        let entries = items.len() as u64;
-        let end_at = Position { offset: reader.position(), line: reader.line() };
-        let audience = audience::sort(ports, rules, items).await?;
-        Ok(Prepared::Read(Some(Box::new(Ready { offset, entries, end: end_at, audience, started })), end))
-    }
-    .await;
-    (reader, gate, prepared)
-}
-
-/// Up to `size` entries; the end the reader reached, if it did.
-async fn read_batch(
-    reader: &mut EntryReader<ByteReader>,
-    size: usize,
-    items: &mut Vec<RawItem>,
-) -> Result<Option<End>, LinkError> {
-    while items.len() < size {
-        match reader.next_entry().await {
-            Ok(Some(item)) => items.push(item),
-            Ok(None) => return Ok(Some(End::Eof)),
-            Err(ReadError::Io(e)) => return Err(LinkError::Read(e)),
-            Err(e) => return Ok(Some(End::Broken(e))),
-        }
-    }
-    Ok(None)
 }
 
 /// A batch whose sends are all answered: prunes its dead tokens and writes

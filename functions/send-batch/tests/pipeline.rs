@@ -166,3 +166,76 @@ async fn one_batch_at_a_time_is_the_old_serial_loop() {
     let furthest = delivered.keys().map(|t| user_of(t)).max().unwrap();
     assert!(furthest < record.counters.entries as usize + BATCH, "one batch open beyond the checkpoint");
 }
+
+/// The population's devices, except that the lookup of the batch holding
+/// `held` waits until the test lets it go; counts the lookups begun.
+struct HeldLookup {
+    inner: shared::devices::MemoryDevices,
+    held: String,
+    gate: Semaphore,
+    begun: std::sync::atomic::AtomicUsize,
+}
+
+impl shared::devices::DeviceLookup for HeldLookup {
+    async fn lookup(
+        &self,
+        user_ids: &[String],
+    ) -> Result<HashMap<String, shared::devices::UserDevices>, shared::devices::DeviceError> {
+        self.begun.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if user_ids.contains(&self.held) {
+            let _go = self.gate.acquire().await;
+        }
+        self.inner.lookup(user_ids).await
+    }
+}
+
+impl shared::devices::DevicePrune for HeldLookup {
+    async fn prune(&self, user_id: &str, token: &str) -> Result<bool, shared::devices::DeviceError> {
+        self.inner.prune(user_id, token).await
+    }
+}
+
+#[tokio::test]
+async fn the_next_batches_are_read_while_one_waits_for_its_lookup() {
+    let base = deps(100, BATCH, None);
+    let d = Deps {
+        push: FakePush::default(),
+        objects: MemoryObjects::default(),
+        devices: HeldLookup {
+            inner: population(100),
+            held: "u-0".into(),
+            gate: Semaphore::new(0),
+            begun: Default::default(),
+        },
+        jobs: MemoryJobs::default(),
+        invoker: RecordingInvoker::default(),
+        schedules: MemorySchedules::default(),
+        rates: MemoryQuotaBuckets::default(),
+        caps: MemoryCaps::default(),
+        settings: with_window(base).settings,
+    };
+    let key = "batches/lookup.jsonl";
+    let etag = d.objects.insert(BUCKET, key, jsonl_file(100));
+    let run = invoke(&d, s3_event(key, &etag, "01"));
+    tokio::pin!(run);
+    let begun = || d.devices.begun.load(std::sync::atomic::Ordering::SeqCst);
+    for _ in 0..500 {
+        tokio::select! {
+            biased;
+            _ = &mut run => panic!("the link ended with a lookup still held"),
+            _ = tokio::task::yield_now() => {}
+        }
+    }
+    // The first batch's lookup hangs: the batches after it were read and
+    // looked up meanwhile, as many as the window holds and no more, and
+    // none was sent ahead of the first (batches open in file order).
+    assert_eq!(begun(), WINDOW, "lookups begun while the first waits");
+    assert!(d.push.delivered.lock().unwrap().is_empty(), "a later batch was sent before the first");
+    d.devices.gate.add_permits(1);
+    run.await;
+    drain(&d).await;
+    let s = summary(&d);
+    assert_eq!((s.status.as_str(), s.counters.entries), ("done", 100));
+    s.counters.check_identities().unwrap();
+    assert!(d.push.delivered.lock().unwrap().values().all(|&c| c == 1));
+}

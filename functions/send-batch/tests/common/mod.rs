@@ -15,7 +15,7 @@ use shared::apps::{Apps, Route};
 use shared::batch::{Device, Platform};
 use shared::caps::MemoryCaps;
 use shared::config::SecretSource;
-use shared::devices::{MemoryDevices, UserDevices};
+use shared::devices::{DeviceLookup, DevicePrune, MemoryDevices, UserDevices};
 use shared::invoke::RecordingInvoker;
 use shared::jobs::MemoryJobs;
 use shared::objects::MemoryObjects;
@@ -111,17 +111,10 @@ impl PushSend for FakePush {
     async fn renew(&self, _: &Route) {}
 }
 
-/// Every port in memory but the push provider.
-pub type Memory<P> = Deps<
-    MemoryObjects,
-    MemoryDevices,
-    MemoryJobs,
-    P,
-    RecordingInvoker,
-    MemorySchedules,
-    MemoryQuotaBuckets,
-    MemoryCaps,
->;
+/// In-memory ports with push `P` and devices `D` (the population's, or a
+/// test's wrapper around them).
+pub type Memory<P, D = MemoryDevices> =
+    Deps<MemoryObjects, D, MemoryJobs, P, RecordingInvoker, MemorySchedules, MemoryQuotaBuckets, MemoryCaps>;
 
 pub type TestDeps = Memory<FakePush>;
 
@@ -259,7 +252,7 @@ pub fn s3_event(key: &str, etag: &str, sequencer: &str) -> Value {
     }]})
 }
 
-pub async fn invoke<P: PushSend>(d: &Memory<P>, payload: Value) -> Value {
+pub async fn invoke<P: PushSend, D: DeviceLookup + DevicePrune>(d: &Memory<P, D>, payload: Value) -> Value {
     let mut context = Context::default();
     context.request_id = uuid::Uuid::new_v4().to_string();
     context.env_config = Arc::new(Config { function_name: "send-batch".into(), ..Config::default() });
@@ -267,7 +260,7 @@ pub async fn invoke<P: PushSend>(d: &Memory<P>, payload: Value) -> Value {
 }
 
 /// Runs queued continuations until the chain ends; returns the invocations.
-pub async fn drain<P: PushSend>(d: &Memory<P>) -> usize {
+pub async fn drain<P: PushSend, D: DeviceLookup + DevicePrune>(d: &Memory<P, D>) -> usize {
     let mut links = 0;
     loop {
         let queued = d.invoker.take();
@@ -293,7 +286,7 @@ pub async fn run<P: PushSend>(d: &Memory<P>, key: &str, body: String) -> Summary
     serde_json::from_slice(&d.objects.get(BUCKET, &format!("reports/{job_id}/summary.json")).unwrap()).unwrap()
 }
 
-pub fn summary<P>(d: &Memory<P>) -> Summary {
+pub fn summary<P, D>(d: &Memory<P, D>) -> Summary {
     let jobs = d.jobs.records.lock().unwrap();
     let mut top = jobs.values().filter(|r| r.shard.is_none());
     let job = top.next().expect("a job record");
