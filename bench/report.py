@@ -84,6 +84,13 @@ def main(src, out):
         f"| {ok(t.get('at_least_half_of_h2load'))} |",
         f"| ≥ 5× the Node baseline | {ratio(h.get('vs_node'))}× (CPU per notification: {ratio(h.get('vs_node_cpu_per_notification'))}×) "
         f"| {ok(t.get('at_least_5x_node'))} |",
+        f"| ≤ 20 µs of client CPU per notification (issue 18) | {h.get('pushbatch_cpu_us_per_notification', 0):.1f} µs "
+        f"| {ok(t.get('at_most_20us_cpu_per_notification'))} |",
+        f"| ≤ 1.5× h2load's client CPU per request, same in flight (issue 18) | {ratio(h.get('cpu_vs_h2load'))}× "
+        f"(h2load: {h.get('h2load_cpu_us_per_request') or 0:.1f} µs) | {ok(t.get('at_most_1_5x_h2load_cpu'))} |",
+        f"| ≥ 0.9 of h2load's rate (mixed), same in flight (issue 18) | {ratio(h.get('vs_h2load_mixed_same_in_flight'))} "
+        f"| {ok(t.get('at_least_0_9_of_h2load_rate'))} |",
+        f"| ≥ 10× the Node baseline (issue 18) | {ratio(h.get('vs_node'))}× | {ok(t.get('at_least_10x_node'))} |",
         f"| every notification delivered (client counts = sandbox /stats) | {'yes' if t.get('all_runs_verified') else 'NO'} | |",
         "",
         "### By requests in flight",
