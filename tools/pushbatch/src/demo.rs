@@ -14,6 +14,7 @@ use shared::report::Summary;
 use shared::schema::DEVICES;
 
 use crate::context::Context;
+use crate::cpu::CpuSampler;
 use crate::env_file::EnvMap;
 use crate::jobs::{Jobs, print_summary};
 use crate::local::{StackConfig, up};
@@ -166,12 +167,14 @@ pub async fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
     println!("3/4 sending {} ({chains}each link runs at most {}s)", file.display(), args.max_run_seconds);
     let jobs = Jobs::from_env(&env).await;
     let rss = PeakSampler::start("send-batch", Duration::from_millis(250));
+    let cpu = CpuSampler::start(crate::cpu::STACK, Duration::from_millis(250));
     let sending = Instant::now();
     let (key, etag) = jobs.upload(&file, None).await?;
     let size = std::fs::metadata(&file)?.len();
     let summary = jobs.follow(&key, &etag, size, Duration::from_secs(3 * 3600), true).await?;
     let wall_seconds = sending.elapsed().as_secs_f64();
     let peak_rss_kb = rss.max_kb();
+    let cpu_seconds = cpu.totals();
     print_summary(&summary);
 
     println!("4/4 checking against the push sandbox");
@@ -203,6 +206,8 @@ pub async fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<ExitCode> {
             "busy_ms": summary.busy_ms,
             "sends_per_second": summary.sends_per_second,
             "peak_rss_kb": peak_rss_kb,
+            // CPU seconds per process of the stack from upload to summary.
+            "cpu_seconds": cpu_seconds,
             "status": summary.status,
             "cross_check_problems": problems,
             "counters": summary.counters,

@@ -16,6 +16,7 @@ pub mod aws_clients;
 pub mod campaign;
 pub mod context;
 pub mod controls;
+pub mod cpu;
 pub mod demo;
 pub mod env_file;
 pub mod jobs;
