@@ -35,7 +35,7 @@ async fn provider_faults_end_delivered_pruned_or_failed_and_redrive_delivers_the
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn crashes_mid_batch_lose_nothing_and_resend_at_most_one_batch() -> anyhow::Result<()> {
+async fn crashes_mid_batch_lose_nothing_and_resend_at_most_the_open_window() -> anyhow::Result<()> {
     let _turn = ONE_STACK_AT_A_TIME.lock().await;
     let seed = reliability::seed("crash");
     let row = crash::run(crash::Size { runs: 20, users: 1000 }, seed).await.with_context(|| format!("seed {seed}"))?;

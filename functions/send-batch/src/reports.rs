@@ -10,6 +10,7 @@
 
 use bytes::Bytes;
 use chrono::{TimeZone, Utc};
+use futures::stream::{self, StreamExt};
 use serde_json::Value;
 use shared::clock::now_ms;
 use shared::jobs::JobRecord;
@@ -108,10 +109,15 @@ pub async fn read_whole<P: Ports>(ports: &P, bucket: &str, key: &str) -> Result<
     Ok(out)
 }
 
-/// Joins the parts under `prefix` behind `head` (if any) into `key`, one
-/// part at a time into a multipart upload, so memory stays at one part and
-/// one upload buffer however many users failed; None when every part is
-/// empty (resent batches whose lines all went away).
+/// Parts read at once while joining: a job writes a part per batch when it
+/// keeps receipts (2,000 for a million users), and one read after another
+/// would keep the last link waiting at the end for minutes.
+const JOIN_READS: usize = 16;
+
+/// Joins the parts under `prefix` behind `head` (if any) into `key`, in
+/// file order, into a multipart upload, so memory stays at the parts being
+/// read and one upload buffer however many users failed; None when every
+/// part is empty (resent batches whose lines all went away).
 async fn join_parts<P: Ports>(
     ports: &P,
     bucket: &str,
@@ -120,20 +126,25 @@ async fn join_parts<P: Ports>(
     key: String,
 ) -> Result<Option<String>, ObjectError> {
     let parts = ports.objects().list(bucket, prefix).await?;
+    let mut bodies =
+        stream::iter(parts).map(|part| async move { read_whole(ports, bucket, &part).await }).buffered(JOIN_READS);
     let mut out = StreamedObject::new(ports.objects(), bucket, &key, "application/x-ndjson");
     let mut lines = 0u64;
-    for part in parts {
-        let body = read_whole(ports, bucket, &part).await?;
-        if body.is_empty() {
-            continue;
-        }
-        if lines == 0
-            && let Some(head) = &head
-        {
-            out.write(format!("{head}\n").as_bytes()).await?;
-        }
-        lines += 1;
-        if let Err(e) = out.write(&body).await {
+    while let Some(body) = bodies.next().await {
+        let written = async {
+            let body = body?;
+            if body.is_empty() {
+                return Ok(());
+            }
+            if lines == 0
+                && let Some(head) = &head
+            {
+                out.write(format!("{head}\n").as_bytes()).await?;
+            }
+            lines += 1;
+            out.write(&body).await
+        };
+        if let Err(e) = written.await {
             out.abort().await;
             return Err(e);
         }

@@ -17,7 +17,8 @@ fn lines(text: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn each_delivery_has_one_receipt_with_its_providers_answer() {
-    let mut d = deps(300, 40, None);
+    // Batches of 10: 30 parts, more than the join reads at once.
+    let mut d = deps(300, 10, None);
     d.settings.delivery_receipts = true;
     let s = run(&d, "batches/receipts.jsonl", jsonl_file(300)).await;
     s.counters.check_identities().unwrap();
@@ -49,6 +50,11 @@ async fn each_delivery_has_one_receipt_with_its_providers_answer() {
         assert!(line["accepted_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{line}");
     }
     assert_eq!(seen.len(), receipts.len(), "no device twice");
+    let batches: Vec<usize> = receipts
+        .iter()
+        .map(|l| l["user_id"].as_str().unwrap().trim_start_matches("u-").parse::<usize>().unwrap() / 10)
+        .collect();
+    assert!(batches.windows(2).all(|w| w[0] <= w[1]), "joined in file order: {batches:?}");
     assert!(receipts.iter().all(|l| !l["token"].as_str().unwrap().starts_with("dead")));
     assert!(receipts.iter().all(|l| !l["token"].as_str().unwrap().starts_with("bad0")));
     assert!(receipts.iter().any(|l| l["platform"] == "android") && receipts.iter().any(|l| l["platform"] == "ios"));
