@@ -10,6 +10,7 @@
 //! speed; every job must end done with every user counted. Writes
 //! `bench/results/pipeline.json`.
 //!
+//! `PIPELINE_BATCHES` (the pipelined links', send-batch's default),
 //! `USERS` (inline-device users a job, 100000), `LOOKUP_USERS` (users seeded
 //! into dynalite and looked up, 50000), `ROUNDS` (2), `RTT_MS` (the
 //! providers', 50), `AWS_MS` (DynamoDB and S3, 8).
@@ -138,9 +139,10 @@ fn median(mut xs: Vec<f64>) -> f64 {
 async fn round_trip_bound_link_serial_against_pipelined() -> anyhow::Result<()> {
     let (users, lookup_users, rounds) = (var("USERS", 100_000), var("LOOKUP_USERS", 50_000), var("ROUNDS", 2));
     let serial = link("serial", 1, false, lookup_users).await?;
-    let pipelined = link("pipelined", 4, false, lookup_users).await?;
+    let window = var("PIPELINE_BATCHES", pushbatch_tests::reliability::PIPELINE_BATCHES);
+    let pipelined = link("pipelined", window, false, lookup_users).await?;
     // The pipeline again, writing delivery receipts (DELIVERY_RECEIPTS).
-    let receipts = link("receipts", 4, true, lookup_users).await?;
+    let receipts = link("receipts", window, true, lookup_users).await?;
     let inline = Inline::new("pl");
     // Warm both containers (connections, the release build) before the clock.
     for l in [&serial, &pipelined, &receipts] {
@@ -185,7 +187,7 @@ async fn round_trip_bound_link_serial_against_pipelined() -> anyhow::Result<()> 
     let medians: serde_json::Map<String, Value> =
         rows.iter().filter_map(|r| r["contender"].as_str()).map(|c| (c.to_owned(), json!(rate(c)))).collect();
     let out = json!({
-        "bench": "pipeline", "users": users, "lookup_users": lookup_users, "rounds": rounds,
+        "bench": "pipeline", "pipeline_batches": window, "users": users, "lookup_users": lookup_users, "rounds": rounds,
         "rtt_ms": var("RTT_MS", 50), "aws_ms": var("AWS_MS", 8),
         "date": chrono::Utc::now().to_rfc3339(), "load_after": load_average(),
         "median_users_per_s": medians, "ratios": ratios, "runs": rows,

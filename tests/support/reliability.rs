@@ -18,7 +18,7 @@ pub use bench::Bench;
 
 /// send-batch's default `PIPELINE_BATCHES`: the batches a link keeps open
 /// at once, and so the most a crash or a failed invocation resends.
-pub const PIPELINE_BATCHES: u64 = 4;
+pub const PIPELINE_BATCHES: u64 = 6;
 pub use population::{CATEGORY, Expected, Population, Tally};
 
 /// The scenario's seed: `RELIABILITY_SEED` when set, else random; printed

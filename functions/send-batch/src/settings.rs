@@ -120,7 +120,7 @@ impl Settings {
             devices_table: env.required_string(shared::schema::DEVICES.env, "the devices table"),
             jobs_table: env.required_string(shared::schema::JOBS.env, "the jobs table"),
             batch_size: env.bounded_or("BATCH_SIZE", 500, 1..=10_000),
-            pipeline_batches: env.bounded_or("PIPELINE_BATCHES", 4, 1..=64),
+            pipeline_batches: env.bounded_or("PIPELINE_BATCHES", 6, 1..=64),
             delivery_receipts: env.bool_or("DELIVERY_RECEIPTS", false),
             max_run,
             margin_floor,
