@@ -24,7 +24,9 @@ def e2e_section(e):
     per_link = users / max(e["invocations"], 1)
     # At the measured rate, how many 900 s invocations a million users need
     # (minus the 20 s safety margin each link keeps for its handoff).
-    rate = e["sends_per_second"] or 0
+    # The summary's sends_per_second counts devices; users over the busy time.
+    busy = e["busy_ms"] / 1000
+    rate = users / busy if busy else 0
     links_900 = (1_000_000 / (rate * 880)) if rate else None
     ok = "holds" if not e["cross_check_problems"] and e["status"] == "done" else "**broken**: " + "; ".join(e["cross_check_problems"])
     wall = e["wall_seconds"]
@@ -39,7 +41,7 @@ def e2e_section(e):
         "| --- | --- |",
         f"| wall time, upload to summary | {wall:.0f} s |",
         f"| invocations (chain links) | {e['invocations']} ({per_link:,.0f} users per link) |",
-        f"| send rate over the busy time | {rate:,.0f} users/s |",
+        f"| send rate over the busy time ({busy:.0f} s) | {rate:,.0f} users/s ({e['sends_per_second'] or 0:,.0f} devices/s) |",
         f"| whole job, upload to summary | {users / wall:,.0f} users/s |",
         f"| peak RSS of send-batch | {mb:.1f} MB (target ≤ 128 MB: {'met' if mb <= 128 else '**missed**'}) |",
         f"| accounting identities and the sandbox's /stats | {ok} |",
@@ -61,9 +63,11 @@ def e2e_section(e):
             ceiling = users / dyn
             lines += [
                 "",
-                f"dynalite is one Node.js thread: at a whole core it would answer {ceiling:,.0f} users/s at the CPU it spent per user",
-                f"here, the stack's ceiling. The run reached {users / wall / ceiling:.2f} of it (target ≥ 0.8:"
-                f" {'met' if users / wall / ceiling >= 0.8 else '**missed**'}).",
+                f"dynalite is one Node.js thread: at a whole core it would answer {ceiling:,.0f} users/s at the CPU it spent",
+                f"per user here, the stack's ceiling. The send rate (over the chain's busy time, {busy:.0f} s) reached "
+                f"{rate / ceiling:.2f} of it (target ≥ 0.8: {'met' if rate / ceiling >= 0.8 else '**missed**'}); the whole job,",
+                f"upload to summary, {users / wall / ceiling:.2f}: the rest of the wall time is the upload, the event, the",
+                "pre-flight read of the file, the summary, and the CLI's polling, while dynalite waits.",
             ]
         lines.append("")
     lines += [

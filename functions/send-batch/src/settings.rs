@@ -196,11 +196,11 @@ impl Settings {
             min_bytes: env.bounded_or("SHARD_MIN_MB", 16u64, 0..=1_000_000) * 1024 * 1024,
             // Each shard is one concurrent invocation: keep this below the
             // function's reserved concurrency (template.yaml).
-            max_shards: env.bounded_or("MAX_SHARDS", 16, 1..=999),
+            max_shards: env.bounded_or("MAX_SHARDS", 8, 1..=999),
             target: Duration::from_secs(env.bounded_or("SHARD_TARGET_SECONDS", 900, 1..=86_400)),
             // Conservative next to the send path's measured rate: a chain's
             // users/s is bounded by its device lookups as much as by pushes.
-            chain_users_per_second: env.bounded_or("SHARD_CHAIN_USERS_PER_SECOND", 2000.0, 1.0..=1_000_000.0),
+            chain_users_per_second: env.bounded_or("SHARD_CHAIN_USERS_PER_SECOND", 8000.0, 1.0..=1_000_000.0),
             // FCM's shared quota, as users a second at one device each.
             quota_users_per_second: fcm_shared.map(|q| q.per_minute as f64 / 60.0),
         }
@@ -329,7 +329,7 @@ mod tests {
         assert_eq!(s.margin_floor, Duration::from_secs(1));
         assert!(s.apns.is_none());
         assert_eq!(s.fcm.unwrap().rate_per_minute, Some(600_000));
-        assert_eq!((s.shards.max_shards, s.shards.min_bytes), (16, 16 * 1024 * 1024));
+        assert_eq!((s.shards.max_shards, s.shards.min_bytes), (8, 16 * 1024 * 1024));
         assert_eq!(s.shards.quota_users_per_second, None);
         let s = load(&[
             ("DEVICES_TABLE", "d"),
