@@ -22,14 +22,31 @@ import time
 from pathlib import Path
 
 
+def unquote(value):
+    """The dotenv subset `pushbatch`'s env_file.rs writes: single quotes as
+    they are, double quotes with backslash escapes, else up to a ` #`."""
+    if value.startswith("'") and value.endswith("'") and len(value) >= 2:
+        return value[1:-1]
+    if value.startswith('"') and value.endswith('"') and len(value) >= 2:
+        out, chars = [], iter(value[1:-1])
+        for c in chars:
+            if c == "\\":
+                c = next(chars, "")
+                out.append("\n" if c == "n" else c)
+            else:
+                out.append(c)
+        return "".join(out)
+    return value.split(" #", 1)[0].rstrip()
+
+
 def read_env(path):
     env = {}
     for line in Path(path).read_text().splitlines():
         line = line.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue
-        key, value = line.split("=", 1)
-        env[key] = value.strip().strip('"')
+        key, value = line.removeprefix("export ").split("=", 1)
+        env[key.strip()] = unquote(value.strip())
     return env
 
 
@@ -75,7 +92,7 @@ def once(binary, env, timeout):
     api.shutdown()
     api.server_close()
     if not ready:
-        raise RuntimeError(f"{binary.name} never asked for an event: {err.decode(errors='replace')[-2000:]}")
+        raise RuntimeError(f"{binary.name} never asked for an event: {err.decode(errors='replace')[:2000]}")
     return (api.at - started) * 1000
 
 
