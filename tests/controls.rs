@@ -204,10 +204,13 @@ async fn canary(d: &Desk) -> anyhow::Result<String> {
 
 async fn pause_and_resume(d: &Desk, tag: &str, users: u64, shards: u64) -> anyhow::Result<String> {
     d.fresh().await?;
-    // 200 ms a request: the job takes seconds, so the pause lands mid-send.
+    // 200 ms a request, and a rate that makes the job take a few seconds:
+    // a chain reads up to PIPELINE_BATCHES batches ahead, so without it the
+    // reading could pass the end before the pause is written.
     d.bench.stack.sandbox_config(&json!({"latency_ms": 200})).await?;
     let inline = Inline::new(tag);
-    let job = d.upload(&format!("batches/{tag}.jsonl"), inline.jsonl(json!({}), 0..users)).await?.job_id;
+    let header = json!({"rate_per_second": users / 4});
+    let job = d.upload(&format!("batches/{tag}.jsonl"), inline.jsonl(header, 0..users)).await?.job_id;
     eventually("a few batches to be sent", WAIT, || async {
         Ok((d.live(&job).await?.counters.entries >= 2 * BATCH).then_some(()))
     })

@@ -31,9 +31,11 @@ pub async fn run(size: Size, seed: u64) -> anyhow::Result<Row> {
         .fn_env("MAX_RUN_SECONDS", 2)
         .fn_env("BATCH_SIZE", BATCH_SIZE)
         .fn_env("LEASE_SECONDS", 10);
-    // Every batch waits at least the sandbox's latency: 30 batches of 60 ms
-    // outlast a 2 s link on any machine, so job B always hands off.
-    opts.sandbox_args = vec!["--track-tokens".into(), "--latency-ms=60".into(), format!("--seed={seed}")];
+    // Every batch waits at least the sandbox's latency, and a link has at
+    // most PIPELINE_BATCHES of them in flight: 30 batches of 400 ms, 6 at a
+    // time, take 2 s at least, past what a 2 s link sends before its margin,
+    // on any machine, so job B always hands off.
+    opts.sandbox_args = vec!["--track-tokens".into(), "--latency-ms=400".into(), format!("--seed={seed}")];
     opts.plane_args = vec!["--retry-delays-ms=200,400".into()];
     let bench = Bench::start(opts, population).await?;
     bench.explain(scenario(&bench, n, seed)).await
