@@ -41,7 +41,8 @@ pub async fn build(aws: &SdkConfig, settings: &Settings) -> Result<Providers, Pr
         // shared rate (when set) covers both.
         let apns = |endpoint: &str| -> Result<ApnsClient, ProviderError> {
             let signer = TokenSigner::new(&key, &a.key_id, &a.team_id)?;
-            let client = ApnsClient::new(endpoint, tls.clone(), &options, signer)?;
+            let client =
+                ApnsClient::new(endpoint, tls.clone(), &options, signer)?.with_receipts(settings.delivery_receipts);
             Ok(match shared_quota(aws, settings, settings.apns_shared, &format!("apns#{}", a.team_id)) {
                 Some(quota) => client.with_shared_quota(quota),
                 None => client,
@@ -55,7 +56,8 @@ pub async fn build(aws: &SdkConfig, settings: &Settings) -> Result<Providers, Pr
     if let Some(f) = &settings.fcm {
         let options = pool(f.connections, f.max_in_flight, settings);
         let fcm = |account: &str, project: Option<&str>| -> Result<FcmClient, ProviderError> {
-            let client = FcmClient::new(&f.endpoint, tls.clone(), &options, account, project, f.rate_per_minute)?;
+            let client = FcmClient::new(&f.endpoint, tls.clone(), &options, account, project, f.rate_per_minute)?
+                .with_receipts(settings.delivery_receipts);
             // FCM's quota is per project: each project's senders share their own.
             let name = format!("fcm#{}", project.unwrap_or("default"));
             Ok(match shared_quota(aws, settings, settings.fcm_shared, &name) {
@@ -73,7 +75,7 @@ pub async fn build(aws: &SdkConfig, settings: &Settings) -> Result<Providers, Pr
     if let Some(w) = &settings.webpush {
         let signer = VapidSigner::new(VapidKey::parse(&load_secret(aws, &w.vapid_key).await?)?, &w.subject)?;
         let options = WebPushOptions { max_in_flight: w.max_in_flight, request_timeout: settings.request_timeout };
-        let client = WebPushClient::new(&tls, signer, &options);
+        let client = WebPushClient::new(&tls, signer, &options).with_receipts(settings.delivery_receipts);
         tracing::info!(application_server_key = client.public_key(), "Web Push is configured");
         providers.webpush = Some(client);
     }

@@ -102,6 +102,8 @@ pub struct ApnsClient {
     pool: H2Pool,
     signer: TokenSigner,
     shared_quota: Option<DynSharedQuota>,
+    /// Read each delivery's `apns-id` (see `with_receipts`).
+    receipts: bool,
 }
 
 impl ApnsClient {
@@ -111,7 +113,12 @@ impl ApnsClient {
         options: &PoolOptions,
         signer: TokenSigner,
     ) -> Result<Self, ApnsError> {
-        Ok(Self { pool: H2Pool::new(endpoint, tls, options)?.for_provider(Provider::Apns), signer, shared_quota: None })
+        Ok(Self {
+            pool: H2Pool::new(endpoint, tls, options)?.for_provider(Provider::Apns),
+            signer,
+            shared_quota: None,
+            receipts: false,
+        })
     }
 
     /// Draws every request from a rate shared with every other sender. APNs
@@ -119,6 +126,13 @@ impl ApnsClient {
     /// the load (see `crate::quota`).
     pub fn with_shared_quota(mut self, quota: DynSharedQuota) -> Self {
         self.shared_quota = Some(quota);
+        self
+    }
+
+    /// Keeps what APNs names each delivery in its `Outcome::Delivered`;
+    /// off, nothing of the answer is read beyond its status.
+    pub fn with_receipts(mut self, receipts: bool) -> Self {
+        self.receipts = receipts;
         self
     }
 
@@ -167,7 +181,11 @@ impl ApnsClient {
         match self.pool.send(request).await {
             Ok(response) => {
                 let headers = response.headers();
-                classify(response.status(), response.body(), super::retry_after(headers)).with_receipt(|| Receipt {
+                let outcome = classify(response.status(), response.body(), super::retry_after(headers));
+                if !self.receipts {
+                    return outcome;
+                }
+                outcome.with_receipt(|| Receipt {
                     apns_id: header_text(headers, "apns-id"),
                     apns_unique_id: header_text(headers, "apns-unique-id"),
                     ..Receipt::default()

@@ -49,6 +49,8 @@ pub struct WebPushClient {
     signer: VapidSigner,
     in_flight: Semaphore,
     timeout: Duration,
+    /// Read each delivery's `Location` (see `with_receipts`).
+    receipts: bool,
 }
 
 impl WebPushClient {
@@ -70,7 +72,15 @@ impl WebPushClient {
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(Duration::from_secs(90))
             .build(connector);
-        Self { http, signer, in_flight: Semaphore::new(options.max_in_flight.max(1)), timeout: options.request_timeout }
+        let in_flight = Semaphore::new(options.max_in_flight.max(1));
+        Self { http, signer, in_flight, timeout: options.request_timeout, receipts: false }
+    }
+
+    /// Keeps the push service's message resource for each delivery in its
+    /// `Outcome::Delivered`.
+    pub fn with_receipts(mut self, receipts: bool) -> Self {
+        self.receipts = receipts;
+        self
     }
 
     /// The `applicationServerKey` sites must subscribe with.
@@ -97,10 +107,14 @@ impl WebPushClient {
         let started = std::time::Instant::now();
         let outcome = match tokio::time::timeout(self.timeout, work).await {
             Ok(Ok((parts, body))) => {
-                classify(parts.status, &body, super::retry_after(&parts.headers)).with_receipt(|| Receipt {
-                    webpush_location: header_text(&parts.headers, "location"),
-                    ..Receipt::default()
-                })
+                let outcome = classify(parts.status, &body, super::retry_after(&parts.headers));
+                match self.receipts {
+                    true => outcome.with_receipt(|| Receipt {
+                        webpush_location: header_text(&parts.headers, "location"),
+                        ..Receipt::default()
+                    }),
+                    false => outcome,
+                }
             }
             Ok(Err(e)) => Outcome::Retry { reason: format!("request failed: {e}"), after: None },
             Err(_) => Outcome::Retry { reason: format!("no answer within {:?}", self.timeout), after: None },
