@@ -60,15 +60,9 @@ async fn link(name: &'static str, pipeline_batches: u64, receipts: bool, lookup_
     Ok(Link { name, bench, dynamo, s3 })
 }
 
-/// CPU seconds (user + system) of a process so far.
+/// CPU seconds (user + system) of a process so far; 0 once it is gone.
 fn cpu_seconds(pid: i32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
-    let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else { return 0.0 };
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // Fields 14 and 15 of stat, counted from the state (field 3) here.
-    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|t| t.parse::<f64>().ok()).sum());
-    // SAFETY: sysconf reads a constant of the system.
-    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+    pushbatch::cpu::cpu_seconds(&pid.to_string()).unwrap_or(0.0)
 }
 
 fn sandbox_pid(link: &Link) -> Option<i32> {

@@ -35,6 +35,7 @@ use crate::gate::{CanaryVerdict, CanaryWatch, Gate};
 use crate::link::LinkError;
 pub use crate::reading::End;
 use crate::reading::{self, Ask, Prepared, Ready};
+use crate::reports::Part;
 use crate::send::{self, Tally, UserSend};
 use crate::window::Window;
 use crate::{parts, reports};
@@ -302,13 +303,13 @@ fn finish<'a, P: Ports>(
             // A resent batch replaces what an earlier attempt left, even
             // with nothing: failed.jsonl would re-drive devices delivered.
             if !failed.is_empty() || resend {
-                reports::write_failed_part(ports, names, offset, &failed).await?;
+                reports::write_part(ports, names, Part::Failed, offset, &failed).await?;
             }
             if !skipped.is_empty() || resend {
-                reports::write_skipped_part(ports, names, offset, &skipped).await?;
+                reports::write_part(ports, names, Part::Skipped, offset, &skipped).await?;
             }
             if let Some(receipts) = receipts.filter(|r| !r.is_empty() || resend) {
-                reports::write_receipts_part(ports, names, offset, &receipts).await?;
+                reports::write_part(ports, names, Part::Receipts, offset, &receipts).await?;
             }
             if resend {
                 parts::clear_chunks(ports, names, offset).await?;

@@ -34,45 +34,38 @@ fn batch_name(record: &JobRecord, batch_offset: u64) -> String {
     }
 }
 
-pub async fn write_failed_part<P: Ports>(
-    ports: &P,
-    record: &JobRecord,
-    batch_offset: u64,
-    lines: &[String],
-) -> Result<(), ObjectError> {
-    put_part(ports, record, failed_parts_prefix(record.report_job_id()), batch_offset, lines).await
+/// A report written a part per batch and joined when the job ends.
+#[derive(Debug, Clone, Copy)]
+pub enum Part {
+    /// The devices that failed (`failed.jsonl`).
+    Failed,
+    /// The users not sent, and why (`skipped.jsonl`).
+    Skipped,
+    /// Each delivery's receipt (`receipts.jsonl`). A batch resent after a
+    /// crash replaces them with its new deliveries' (the earlier attempt's
+    /// are lost, as the duplicate pushes themselves are only counted once).
+    Receipts,
 }
 
-/// One batch's users not sent, and why (see `write_failed_part`).
-pub async fn write_skipped_part<P: Ports>(
-    ports: &P,
-    record: &JobRecord,
-    batch_offset: u64,
-    lines: &[String],
-) -> Result<(), ObjectError> {
-    put_part(ports, record, skipped_parts_prefix(record.report_job_id()), batch_offset, lines).await
+impl Part {
+    fn prefix(self, job_id: &str) -> String {
+        match self {
+            Part::Failed => failed_parts_prefix(job_id),
+            Part::Skipped => skipped_parts_prefix(job_id),
+            Part::Receipts => receipts_parts_prefix(job_id),
+        }
+    }
 }
 
-/// One batch's delivery receipts. A batch resent after a crash replaces
-/// them with its new deliveries' (the earlier attempt's are lost, as the
-/// duplicate pushes themselves are only counted once).
-pub async fn write_receipts_part<P: Ports>(
+/// One batch's lines of `part`, under a key named by the batch's offset.
+pub async fn write_part<P: Ports>(
     ports: &P,
     record: &JobRecord,
+    part: Part,
     batch_offset: u64,
     lines: &[String],
 ) -> Result<(), ObjectError> {
-    put_part(ports, record, receipts_parts_prefix(record.report_job_id()), batch_offset, lines).await
-}
-
-async fn put_part<P: Ports>(
-    ports: &P,
-    record: &JobRecord,
-    prefix: String,
-    batch_offset: u64,
-    lines: &[String],
-) -> Result<(), ObjectError> {
-    let key = format!("{prefix}{}.jsonl", batch_name(record, batch_offset));
+    let key = format!("{}{}.jsonl", part.prefix(record.report_job_id()), batch_name(record, batch_offset));
     // No lines: an empty part, replacing whatever an earlier attempt at the
     // same batch left.
     let mut body = lines.join("\n");
@@ -160,7 +153,7 @@ async fn join_parts<P: Ports>(
 /// Joins the parts behind a header line: the result is a valid batch file,
 /// so copying it into `batches/` re-drives exactly the failures.
 async fn write_failed_file<P: Ports>(ports: &P, record: &JobRecord) -> Result<Option<String>, ObjectError> {
-    let prefix = failed_parts_prefix(&record.job_id);
+    let prefix = Part::Failed.prefix(&record.job_id);
     join_parts(ports, &record.bucket, &prefix, Some(redrive_header(record)), failed_key(&record.job_id)).await
 }
 
@@ -224,10 +217,10 @@ pub async fn write_summary<P: Ports>(ports: &P, record: &JobRecord) -> Result<()
     let job_id = &record.job_id;
     let joined = Joined {
         failed: write_failed_file(ports, record).await?,
-        skipped: join_parts(ports, &record.bucket, &skipped_parts_prefix(job_id), None, skipped_key(job_id)).await?,
+        skipped: join_parts(ports, &record.bucket, &Part::Skipped.prefix(job_id), None, skipped_key(job_id)).await?,
         receipts: match ports.settings().delivery_receipts {
             true => {
-                join_parts(ports, &record.bucket, &receipts_parts_prefix(job_id), None, receipts_key(job_id)).await?
+                join_parts(ports, &record.bucket, &Part::Receipts.prefix(job_id), None, receipts_key(job_id)).await?
             }
             false => None,
         },

@@ -3,6 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use rand::RngExt;
@@ -26,6 +27,19 @@ pub struct DynamoDevices {
 }
 
 impl DynamoDevices {
+    /// REMOVE the device at `index` of the user's list, on the condition
+    /// that it is still `token` (the list may have moved since it was read).
+    fn remove_at(&self, user_id: &str, index: usize, token: &str) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("user_id", s(user_id))
+            .update_expression(format!("REMOVE devices[{index}]"))
+            .condition_expression(format!("devices[{index}].#t = :token"))
+            .expression_attribute_names("#t", "token")
+            .expression_attribute_values(":token", s(token))
+    }
+
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into(), parallel_calls: 8 }
     }
@@ -106,17 +120,7 @@ impl DevicePrune for DynamoDevices {
     ) -> Result<bool, DeviceError> {
         // Where the lookup saw it, unless the list moved since: one write
         // instead of a read and a write (a dead token is 5 % of a big send).
-        let removed = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("user_id", s(user_id))
-            .update_expression(format!("REMOVE devices[{index}]"))
-            .condition_expression(format!("devices[{index}].#t = :token"))
-            .expression_attribute_names("#t", "token")
-            .expression_attribute_values(":token", s(token))
-            .send()
-            .await;
+        let removed = self.remove_at(user_id, index, token).send().await;
         match removed {
             Ok(_) => {
                 ownership::forget(self, user_id, &TokenKey::new(platform, token)).await?;
@@ -218,15 +222,7 @@ impl DynamoDevices {
                 return Ok(Removal::Absent);
             };
             let platform = map_str(&list[index], "platform").and_then(|p| Platform::parse(p));
-            let mut request = self
-                .client
-                .update_item()
-                .table_name(&self.table)
-                .key("user_id", s(user_id))
-                .update_expression(format!("REMOVE devices[{index}]"))
-                .condition_expression(format!("devices[{index}].#t = :token"))
-                .expression_attribute_names("#t", "token")
-                .expression_attribute_values(":token", s(token));
+            let mut request = self.remove_at(user_id, index, token);
             if let Some(at) = updated_at {
                 request = request
                     .condition_expression(format!("devices[{index}].#t = :token AND devices[{index}].#u = :at"))

@@ -26,8 +26,8 @@ fn name_of(pid: &str, names: &[&'static str]) -> Option<&'static str> {
 }
 
 /// User plus system CPU seconds a process has used (`/proc/<pid>/stat`
-/// fields 14 and 15).
-fn cpu_seconds(pid: &str) -> Option<f64> {
+/// fields 14 and 15); `pid` may be `self`.
+pub fn cpu_seconds(pid: &str) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command may hold spaces: the fields start after its closing ')'.
     let rest = &stat[stat.rfind(')')? + 2..];
