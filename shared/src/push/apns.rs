@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, StatusCode};
-use http_body_util::Full;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use std::sync::RwLock;
 
@@ -157,7 +156,7 @@ impl ApnsClient {
         path.push_str(self.pool.origin());
         path.push_str("/3/device/");
         path.push_str(token);
-        let mut request = match Request::post(path).body(Full::new(payload)) {
+        let mut request = match Request::post(path).body(payload) {
             Ok(r) => r,
             Err(e) => return Outcome::Failed(format!("cannot build the request: {e}")),
         };

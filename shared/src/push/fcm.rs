@@ -9,7 +9,6 @@ use bytes::Bytes;
 use gcp_auth::{CustomServiceAccount, Token, TokenProvider};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use http::{Request, StatusCode};
-use http_body_util::Full;
 use serde_json::Value;
 use tokio::sync::{Mutex, RwLock};
 
@@ -141,7 +140,7 @@ impl FcmClient {
         let request = Request::post(&self.url)
             .header("authorization", format!("Bearer {}", token.as_str()))
             .header("content-type", "application/json")
-            .body(Full::new(body));
+            .body(body);
         let request = match request {
             Ok(r) => r,
             Err(e) => return Outcome::Failed(format!("cannot build the request: {e}")),
