@@ -5,6 +5,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
+use super::fields::DeviceItem;
 use super::invalid::InvalidReason;
 use super::platform::Platform;
 use super::subscription::{SubscriptionJson, WebKeys, subscription_from_value};
@@ -55,30 +56,36 @@ impl Serialize for Device {
 /// is one the reader would have accepted.
 impl<'de> Deserialize<'de> for Device {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        device_from_value(Value::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+        device_from_fields(DeviceItem::deserialize(deserializer)?).map_err(serde::de::Error::custom)
     }
 }
 
-pub(super) fn device_from_value(value: Value) -> Result<Device, InvalidReason> {
-    let Value::Object(mut obj) = value else {
+#[cfg(test)]
+fn device_from_value(value: Value) -> Result<Device, InvalidReason> {
+    device_from_fields(DeviceItem::from_value(value))
+}
+
+/// The contract's rules for a device, whichever way its fields were read.
+pub(super) fn device_from_fields(item: DeviceItem) -> Result<Device, InvalidReason> {
+    let DeviceItem::Object(fields) = item else {
         return Err(InvalidReason::NotAUser);
     };
-    let platform = match obj.remove("platform") {
+    let platform = match fields.platform {
         Some(Value::String(p)) => Platform::parse(&p).ok_or(InvalidReason::UnknownPlatform(p))?,
         other => return Err(InvalidReason::UnknownPlatform(other.map(|v| v.to_string()).unwrap_or_default())),
     };
-    let app = match obj.remove("app") {
+    let app = match fields.app {
         None | Some(Value::Null) => None,
         Some(Value::String(a)) if crate::apps::app_id_problem(&a).is_none() => Some(a),
         Some(_) => return Err(InvalidReason::BadApp),
     };
     if platform == Platform::Web {
-        let subscription = obj.remove("subscription").unwrap_or(Value::Null);
+        let subscription = fields.subscription.unwrap_or(Value::Null);
         let (endpoint, keys) =
             subscription_from_value(&subscription).map_err(|e| InvalidReason::MalformedSubscription(e.to_string()))?;
         return Ok(Device { app, ..Device::web(endpoint, keys) });
     }
-    let token = match obj.remove("token") {
+    let token = match fields.token {
         Some(Value::String(t)) if platform.token_is_well_formed(&t) => t,
         _ => return Err(InvalidReason::MalformedToken(platform)),
     };

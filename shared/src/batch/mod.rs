@@ -1,6 +1,7 @@
 //! Batch files (Contract 1): the model, the header, and the entry stream.
 
 mod device;
+mod fields;
 mod header;
 mod invalid;
 mod kind;

@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::device::{Device, device_from_value};
+use super::device::{Device, device_from_fields};
+use super::fields::{DevicesField, EntryItem};
 use super::invalid::InvalidReason;
 use super::kind::Kind;
 use super::notification::Notification;
@@ -208,28 +209,35 @@ pub struct UserEntry {
 
 /// Turns one syntactically valid JSON value into a user entry or a reason.
 pub fn entry_from_value(value: Value) -> Result<UserEntry, InvalidReason> {
-    let mut obj = match value {
-        Value::String(id) if !id.trim().is_empty() => {
+    entry_from_fields(EntryItem::from_value(value))
+}
+
+/// The contract's rules for a user entry, whichever way its fields were read.
+pub(super) fn entry_from_fields(item: EntryItem) -> Result<UserEntry, InvalidReason> {
+    let fields = match item {
+        EntryItem::Id(id) if !id.trim().is_empty() => {
             return Ok(UserEntry { user_id: id, vars: Map::new(), devices: None });
         }
-        Value::String(_) => return Err(InvalidReason::MissingUserId),
-        Value::Object(obj) => obj,
-        _ => return Err(InvalidReason::NotAUser),
+        EntryItem::Id(_) => return Err(InvalidReason::MissingUserId),
+        EntryItem::Object(fields) => fields,
+        EntryItem::NotAnObject => return Err(InvalidReason::NotAUser),
     };
-    let user_id = match obj.remove("user_id") {
+    let user_id = match fields.user_id {
         Some(Value::String(id)) if !id.trim().is_empty() => id,
         Some(Value::Number(n)) => n.to_string(),
         _ => return Err(InvalidReason::MissingUserId),
     };
-    let vars = match obj.remove("vars") {
+    let vars = match fields.vars {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(vars)) => vars,
         Some(_) => return Err(InvalidReason::BadVars),
     };
-    let devices = match obj.remove("devices") {
-        None | Some(Value::Null) => None,
-        Some(Value::Array(items)) => Some(items.into_iter().map(device_from_value).collect::<Result<Vec<_>, _>>()?),
-        Some(_) => return Err(InvalidReason::NotAUser),
+    let devices = match fields.devices {
+        None | Some(DevicesField::Null) => None,
+        Some(DevicesField::List(items)) => {
+            Some(items.into_iter().map(device_from_fields).collect::<Result<Vec<_>, _>>()?)
+        }
+        Some(DevicesField::NotAList) => return Err(InvalidReason::NotAUser),
     };
     Ok(UserEntry { user_id, vars, devices })
 }

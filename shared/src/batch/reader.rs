@@ -3,11 +3,11 @@
 //! Memory holds one entry at a time, whatever the file's size. A reader can
 //! start at any offset it has returned, which is how a continuation resumes.
 
-use serde_json::Value;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
+use super::fields::EntryItem;
 use super::invalid::InvalidReason;
-use super::model::{UserEntry, entry_from_value};
+use super::model::{UserEntry, entry_from_fields};
 use super::scan::{Step, ValueScanner, is_whitespace};
 
 /// The two encodings of Contract 1, chosen by the object key's extension.
@@ -204,8 +204,8 @@ pub(crate) fn parse_entry(
     offset: u64,
     line: Option<u64>,
 ) -> Result<Result<UserEntry, InvalidReason>, ReadError> {
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(value) => Ok(entry_from_value(value)),
+    match serde_json::from_slice::<EntryItem>(bytes) {
+        Ok(item) => Ok(entry_from_fields(item)),
         Err(e) => Err(ReadError::Malformed {
             offset: offset + column_offset(bytes, &e),
             line: line.map(|l| l + e.line() as u64 - 1),

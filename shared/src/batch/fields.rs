@@ -1,0 +1,367 @@
+//! An entry's and a device's fields as the file gives them, read without
+//! building a `serde_json::Value` of the whole entry.
+//!
+//! The send path reads every entry of a file, and building a `Value` (a map
+//! with an owned key per field, for the entry and for each device) was a
+//! measured share of its CPU per push (BENCHMARKS.md, "The send path").
+//! Here the known keys are matched as they stream past; every value is still
+//! read as a `Value`, so each syntax and number rule is serde_json's own, and
+//! a repeated key keeps its last value, as a `Value` map does. The contract's
+//! rules are applied afterwards, to fields from either source
+//! (`model::entry_from_fields`, `device::device_from_fields`).
+
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+/// A user entry: a bare id, an object's fields, or any other JSON value.
+#[derive(Debug)]
+pub(super) enum EntryItem {
+    Id(String),
+    Object(EntryFields),
+    NotAnObject,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct EntryFields {
+    pub user_id: Option<Value>,
+    pub vars: Option<Value>,
+    pub devices: Option<DevicesField>,
+}
+
+/// An entry's `devices`: null, a list of devices, or anything else.
+#[derive(Debug)]
+pub(super) enum DevicesField {
+    Null,
+    List(Vec<DeviceItem>),
+    NotAList,
+}
+
+/// One of `devices`: an object's fields, or any other JSON value.
+#[derive(Debug)]
+pub(super) enum DeviceItem {
+    Object(DeviceFields),
+    NotAnObject,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct DeviceFields {
+    pub platform: Option<Value>,
+    pub token: Option<Value>,
+    pub app: Option<Value>,
+    pub subscription: Option<Value>,
+}
+
+impl EntryItem {
+    pub fn from_value(value: Value) -> Self {
+        match value {
+            Value::String(id) => EntryItem::Id(id),
+            Value::Object(mut obj) => EntryItem::Object(EntryFields {
+                user_id: obj.remove("user_id"),
+                vars: obj.remove("vars"),
+                devices: obj.remove("devices").map(DevicesField::from_value),
+            }),
+            _ => EntryItem::NotAnObject,
+        }
+    }
+}
+
+impl DevicesField {
+    fn from_value(value: Value) -> Self {
+        match value {
+            Value::Null => DevicesField::Null,
+            Value::Array(items) => DevicesField::List(items.into_iter().map(DeviceItem::from_value).collect()),
+            _ => DevicesField::NotAList,
+        }
+    }
+}
+
+impl DeviceItem {
+    pub fn from_value(value: Value) -> Self {
+        match value {
+            Value::Object(mut obj) => DeviceItem::Object(DeviceFields {
+                platform: obj.remove("platform"),
+                token: obj.remove("token"),
+                app: obj.remove("app"),
+                subscription: obj.remove("subscription"),
+            }),
+            _ => DeviceItem::NotAnObject,
+        }
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum EntryKey {
+    UserId,
+    Vars,
+    Devices,
+    #[serde(other)]
+    Other,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum DeviceKey {
+    Platform,
+    Token,
+    App,
+    Subscription,
+    #[serde(other)]
+    Other,
+}
+
+/// The scalars no visitor here is looking for: each is `$other`. (Without
+/// them serde would call the value a type error, which the reader would
+/// report as malformed JSON rather than as an entry that is not a user.)
+macro_rules! scalars_are {
+    ($other:expr) => {
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($other)
+        }
+    };
+}
+
+/// Reads the rest of a list or an object that is not what was looked for,
+/// as `Value`s, so that its syntax is checked all the same.
+fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+    while seq.next_element::<Value>()?.is_some() {}
+    Ok(())
+}
+
+fn drain_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+    while map.next_entry::<String, Value>()?.is_some() {}
+    Ok(())
+}
+
+impl<'de> Deserialize<'de> for EntryItem {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(EntryVisitor)
+    }
+}
+
+struct EntryVisitor;
+
+impl<'de> Visitor<'de> for EntryVisitor {
+    type Value = EntryItem;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a user entry")
+    }
+
+    scalars_are!(EntryItem::NotAnObject);
+
+    fn visit_unit<E: de::Error>(self) -> Result<EntryItem, E> {
+        Ok(EntryItem::NotAnObject)
+    }
+
+    fn visit_str<E: de::Error>(self, id: &str) -> Result<EntryItem, E> {
+        Ok(EntryItem::Id(id.to_owned()))
+    }
+
+    fn visit_string<E: de::Error>(self, id: String) -> Result<EntryItem, E> {
+        Ok(EntryItem::Id(id))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<EntryItem, A::Error> {
+        drain_seq(seq)?;
+        Ok(EntryItem::NotAnObject)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EntryItem, A::Error> {
+        let mut fields = EntryFields::default();
+        while let Some(key) = map.next_key::<EntryKey>()? {
+            match key {
+                EntryKey::UserId => fields.user_id = Some(map.next_value()?),
+                EntryKey::Vars => fields.vars = Some(map.next_value()?),
+                EntryKey::Devices => fields.devices = Some(map.next_value()?),
+                EntryKey::Other => {
+                    map.next_value::<Value>()?;
+                }
+            }
+        }
+        Ok(EntryItem::Object(fields))
+    }
+}
+
+impl<'de> Deserialize<'de> for DevicesField {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(DevicesVisitor)
+    }
+}
+
+struct DevicesVisitor;
+
+impl<'de> Visitor<'de> for DevicesVisitor {
+    type Value = DevicesField;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of devices")
+    }
+
+    scalars_are!(DevicesField::NotAList);
+
+    fn visit_unit<E: de::Error>(self) -> Result<DevicesField, E> {
+        Ok(DevicesField::Null)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<DevicesField, E> {
+        Ok(DevicesField::NotAList)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<DevicesField, A::Error> {
+        let mut devices = Vec::with_capacity(seq.size_hint().unwrap_or(1));
+        while let Some(device) = seq.next_element()? {
+            devices.push(device);
+        }
+        Ok(DevicesField::List(devices))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<DevicesField, A::Error> {
+        drain_map(map)?;
+        Ok(DevicesField::NotAList)
+    }
+}
+
+impl<'de> Deserialize<'de> for DeviceItem {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(DeviceVisitor)
+    }
+}
+
+struct DeviceVisitor;
+
+impl<'de> Visitor<'de> for DeviceVisitor {
+    type Value = DeviceItem;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a device")
+    }
+
+    scalars_are!(DeviceItem::NotAnObject);
+
+    fn visit_unit<E: de::Error>(self) -> Result<DeviceItem, E> {
+        Ok(DeviceItem::NotAnObject)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<DeviceItem, E> {
+        Ok(DeviceItem::NotAnObject)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<DeviceItem, A::Error> {
+        drain_seq(seq)?;
+        Ok(DeviceItem::NotAnObject)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<DeviceItem, A::Error> {
+        let mut fields = DeviceFields::default();
+        while let Some(key) = map.next_key::<DeviceKey>()? {
+            match key {
+                DeviceKey::Platform => fields.platform = Some(map.next_value()?),
+                DeviceKey::Token => fields.token = Some(map.next_value()?),
+                DeviceKey::App => fields.app = Some(map.next_value()?),
+                DeviceKey::Subscription => fields.subscription = Some(map.next_value()?),
+                DeviceKey::Other => {
+                    map.next_value::<Value>()?;
+                }
+            }
+        }
+        Ok(DeviceItem::Object(fields))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::super::model::{entry_from_fields, entry_from_value};
+    use super::*;
+
+    /// The streamed reading and the `Value` reading agree on every entry,
+    /// whatever its shape: same user, or same reason.
+    fn agree(text: &str) {
+        let value: Value = serde_json::from_str(text).unwrap();
+        let streamed: EntryItem = serde_json::from_str(text).unwrap();
+        assert_eq!(entry_from_fields(streamed), entry_from_value(value), "{text}");
+    }
+
+    const IOS: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn agrees_with_the_value_reading_on_every_shape() {
+        let ios = json!({"platform": "ios", "token": IOS}).to_string();
+        for text in [
+            r#""u-1""#.to_owned(),
+            r#""  ""#.to_owned(),
+            "42".into(),
+            "null".into(),
+            "true".into(),
+            "[1, {\"user_id\": \"u\"}]".into(),
+            r#"{"user_id": "u", "vars": {"name": "Ann", "n": [1, 2.5e3]}, "x": {"y": null}}"#.into(),
+            r#"{"user_id": 12345678901234567890}"#.into(),
+            r#"{"user_id": -3, "vars": null, "devices": null}"#.into(),
+            r#"{"user_id": "", "devices": []}"#.into(),
+            r#"{"user_id": "u", "vars": 3}"#.into(),
+            r#"{"user_id": "u", "devices": {"platform": "ios"}}"#.into(),
+            r#"{"user_id": "u", "devices": "ios"}"#.into(),
+            format!(r#"{{"user_id": "u", "devices": [{ios}, 7, null, "x"]}}"#),
+            format!(r#"{{"user_id": "u", "devices": [{ios}, {{"platform": "wp", "token": "x"}}]}}"#),
+            r#"{"user_id": "u", "devices": [{"platform": 3, "token": "x"}]}"#.into(),
+            r#"{"user_id": "u", "devices": [{"platform": "ios", "token": "zz"}]}"#.into(),
+            format!(r#"{{"user_id": "u", "devices": [{{"platform": "ios", "token": "{IOS}", "app": "com.x.y"}}]}}"#),
+            format!(r#"{{"user_id": "u", "devices": [{{"platform": "ios", "token": "{IOS}", "app": 5}}]}}"#),
+            r#"{"user_id": "u", "devices": [{"platform": "web", "subscription": {"endpoint": "x"}}]}"#.into(),
+            // A repeated key keeps its last value, as in a `Value` map.
+            r#"{"user_id": "a", "user_id": "b", "devices": [1], "devices": null}"#.into(),
+            format!(r#"{{"user_id": "u", "devices": [{{"token": "zz", "platform": "ios", "token": "{IOS}"}}]}}"#),
+            // Escaped keys are the same keys.
+            r#"{"user\u005fid": "u", "v\u0061rs": {"a": 1}}"#.into(),
+        ] {
+            agree(&text);
+        }
+    }
+
+    #[test]
+    fn syntax_errors_stay_syntax_errors() {
+        for text in [r#"{"user_id": "u",}"#, r#"{"user_id": "u", "x": [1,]}"#, r#"{"user_id": 1e999}"#, r#"["a" "b"]"#]
+        {
+            assert!(serde_json::from_str::<Value>(text).is_err(), "{text}");
+            assert!(serde_json::from_str::<EntryItem>(text).is_err(), "{text}");
+        }
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            prop::sample::select(vec!["u", "", " ", "ios", "android", "web", IOS]).prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            let keys = prop::sample::select(vec!["user_id", "vars", "devices", "platform", "token", "app", "x"]);
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::vec((keys, inner), 0..5)
+                    .prop_map(|pairs| Value::Object(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn agrees_with_the_value_reading_on_any_json(value in json_value()) {
+            agree(&value.to_string());
+        }
+    }
+}
