@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use gcp_auth::{CustomServiceAccount, Token, TokenProvider};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
-use http::{Request, StatusCode};
+use http::header::{AUTHORIZATION, CONTENT_TYPE};
+use http::{HeaderValue, Method, Request, StatusCode, Uri};
 use serde_json::Value;
 use tokio::sync::{Mutex, RwLock};
 
@@ -28,31 +29,49 @@ pub enum FcmError {
     ServiceAccount(String),
     #[error("the FCM project id is unknown: set FCM_PROJECT_ID or use a key file with project_id")]
     NoProject,
+    #[error("the FCM project id {0:?} cannot be part of a URL")]
+    Project(String),
     #[error(transparent)]
     Transport(#[from] TransportError),
 }
 
-/// Caches the access token. gcp_auth caches too, but lets every concurrent
-/// caller fetch its own token when the cache is empty; with a thousand
-/// requests in flight that is a thousand token requests.
+/// Caches the access token, as the ready-made `authorization` value. gcp_auth
+/// caches too, but lets every concurrent caller fetch its own token when the
+/// cache is empty; with a thousand requests in flight that is a thousand
+/// token requests.
 struct Auth {
     account: CustomServiceAccount,
-    current: RwLock<Option<Arc<Token>>>,
+    current: RwLock<Option<Bearer>>,
     refresh: Mutex<()>,
 }
 
+#[derive(Clone)]
+struct Bearer {
+    token: Arc<Token>,
+    header: HeaderValue,
+}
+
+impl Bearer {
+    fn new(token: Arc<Token>) -> Result<Self, String> {
+        let mut header = HeaderValue::try_from(format!("Bearer {}", token.as_str()))
+            .map_err(|_| "the access token is not a valid header value".to_owned())?;
+        header.set_sensitive(true);
+        Ok(Bearer { token, header })
+    }
+}
+
 impl Auth {
-    async fn bearer(&self) -> Result<Arc<Token>, String> {
-        if let Some(t) = self.current.read().await.as_ref().filter(|t| !t.has_expired()) {
-            return Ok(t.clone());
+    async fn bearer(&self) -> Result<HeaderValue, String> {
+        if let Some(b) = self.current.read().await.as_ref().filter(|b| !b.token.has_expired()) {
+            return Ok(b.header.clone());
         }
         let _one_at_a_time = self.refresh.lock().await;
-        if let Some(t) = self.current.read().await.as_ref().filter(|t| !t.has_expired()) {
-            return Ok(t.clone());
+        if let Some(b) = self.current.read().await.as_ref().filter(|b| !b.token.has_expired()) {
+            return Ok(b.header.clone());
         }
-        let token = self.account.token(&[SCOPE]).await.map_err(|e| e.to_string())?;
-        *self.current.write().await = Some(token.clone());
-        Ok(token)
+        let bearer = Bearer::new(self.account.token(&[SCOPE]).await.map_err(|e| e.to_string())?)?;
+        *self.current.write().await = Some(bearer.clone());
+        Ok(bearer.header)
     }
 
     async fn forget(&self) {
@@ -62,7 +81,8 @@ impl Auth {
 
 pub struct FcmClient {
     pool: H2Pool,
-    url: String,
+    /// Parsed once: every message goes to the same URL.
+    url: Uri,
     auth: Auth,
     limiter: Option<DefaultDirectRateLimiter>,
     shared_quota: Option<DynSharedQuota>,
@@ -88,6 +108,7 @@ impl FcmClient {
             .ok_or(FcmError::NoProject)?;
         let pool = H2Pool::new(endpoint, tls, options)?.for_provider(Provider::Fcm);
         let url = format!("{}/v1/projects/{project}/messages:send", pool.origin());
+        let url = Uri::try_from(url.as_str()).map_err(|_| FcmError::Project(project.clone()))?;
         let limiter = rate_per_minute.and_then(NonZeroU32::new).map(|per_minute| {
             // Smooth over the minute: a burst of at most one second's share.
             let burst = NonZeroU32::new(per_minute.get() / 60).unwrap_or(NonZeroU32::MIN);
@@ -133,18 +154,16 @@ impl FcmClient {
     }
 
     async fn request(&self, body: Bytes) -> Outcome {
-        let token = match self.auth.bearer().await {
+        let authorization = match self.auth.bearer().await {
             Ok(t) => t,
             Err(e) => return Outcome::Retry { reason: format!("OAuth token: {e}"), after: None },
         };
-        let request = Request::post(&self.url)
-            .header("authorization", format!("Bearer {}", token.as_str()))
-            .header("content-type", "application/json")
-            .body(body);
-        let request = match request {
-            Ok(r) => r,
-            Err(e) => return Outcome::Failed(format!("cannot build the request: {e}")),
-        };
+        let mut request = Request::new(body);
+        *request.method_mut() = Method::POST;
+        *request.uri_mut() = self.url.clone();
+        let headers = request.headers_mut();
+        headers.insert(AUTHORIZATION, authorization);
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         match self.pool.send(request).await {
             Ok(response) if !self.receipts && response.status().is_success() => Outcome::Delivered(Receipt::default()),
             Ok(response) => classify(response.status(), response.body(), super::retry_after(response.headers())),
