@@ -5,7 +5,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use super::fields::DeviceItem;
+use super::fields::{DeviceItem, PlatformField};
 use super::invalid::InvalidReason;
 use super::platform::Platform;
 use super::subscription::{SubscriptionJson, WebKeys, subscription_from_value};
@@ -71,8 +71,10 @@ pub(super) fn device_from_fields(item: DeviceItem) -> Result<Device, InvalidReas
         return Err(InvalidReason::NotAUser);
     };
     let platform = match fields.platform {
-        Some(Value::String(p)) => Platform::parse(&p).ok_or(InvalidReason::UnknownPlatform(p))?,
-        other => return Err(InvalidReason::UnknownPlatform(other.map(|v| v.to_string()).unwrap_or_default())),
+        Some(PlatformField::Known(platform)) => platform,
+        Some(PlatformField::Unknown(Value::String(name))) => return Err(InvalidReason::UnknownPlatform(name)),
+        Some(PlatformField::Unknown(other)) => return Err(InvalidReason::UnknownPlatform(other.to_string())),
+        None => return Err(InvalidReason::UnknownPlatform(String::new())),
     };
     let app = match fields.app {
         None | Some(Value::Null) => None,

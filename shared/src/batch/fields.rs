@@ -15,6 +15,8 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
+use super::platform::Platform;
+
 /// A user entry: a bare id, an object's fields, or any other JSON value.
 #[derive(Debug)]
 pub(super) enum EntryItem {
@@ -47,10 +49,27 @@ pub(super) enum DeviceItem {
 
 #[derive(Debug, Default)]
 pub(super) struct DeviceFields {
-    pub platform: Option<Value>,
+    pub platform: Option<PlatformField>,
     pub token: Option<Value>,
     pub app: Option<Value>,
     pub subscription: Option<Value>,
+}
+
+/// A device's `platform`: one this contract names (read without an owned
+/// copy: every device has one), or what was there instead.
+#[derive(Debug)]
+pub(super) enum PlatformField {
+    Known(Platform),
+    Unknown(Value),
+}
+
+impl PlatformField {
+    fn from_value(value: Value) -> Self {
+        match value.as_str().and_then(Platform::parse) {
+            Some(platform) => PlatformField::Known(platform),
+            None => PlatformField::Unknown(value),
+        }
+    }
 }
 
 impl EntryItem {
@@ -81,7 +100,7 @@ impl DeviceItem {
     pub fn from_value(value: Value) -> Self {
         match value {
             Value::Object(mut obj) => DeviceItem::Object(DeviceFields {
-                platform: obj.remove("platform"),
+                platform: obj.remove("platform").map(PlatformField::from_value),
                 token: obj.remove("token"),
                 app: obj.remove("app"),
                 subscription: obj.remove("subscription"),
@@ -142,6 +161,51 @@ fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
 fn drain_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
     while map.next_entry::<String, Value>()?.is_some() {}
     Ok(())
+}
+
+impl<'de> Deserialize<'de> for PlatformField {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(PlatformVisitor)
+    }
+}
+
+struct PlatformVisitor;
+
+impl<'de> Visitor<'de> for PlatformVisitor {
+    type Value = PlatformField;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a platform")
+    }
+
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<PlatformField, E> {
+        Ok(PlatformField::Unknown(Value::from(b)))
+    }
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<PlatformField, E> {
+        Ok(PlatformField::Unknown(Value::from(n)))
+    }
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<PlatformField, E> {
+        Ok(PlatformField::Unknown(Value::from(n)))
+    }
+    fn visit_f64<E: de::Error>(self, n: f64) -> Result<PlatformField, E> {
+        // As a `Value` reads it: a float that is not finite cannot be parsed.
+        Ok(PlatformField::Unknown(Value::from(n)))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<PlatformField, E> {
+        Ok(PlatformField::Unknown(Value::Null))
+    }
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<PlatformField, E> {
+        Ok(match Platform::parse(name) {
+            Some(platform) => PlatformField::Known(platform),
+            None => PlatformField::Unknown(Value::from(name)),
+        })
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<PlatformField, A::Error> {
+        Value::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(PlatformField::Unknown)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<PlatformField, A::Error> {
+        Value::deserialize(de::value::MapAccessDeserializer::new(map)).map(PlatformField::Unknown)
+    }
 }
 
 impl<'de> Deserialize<'de> for EntryItem {
@@ -318,6 +382,11 @@ mod tests {
             format!(r#"{{"user_id": "u", "devices": [{ios}, 7, null, "x"]}}"#),
             format!(r#"{{"user_id": "u", "devices": [{ios}, {{"platform": "wp", "token": "x"}}]}}"#),
             r#"{"user_id": "u", "devices": [{"platform": 3, "token": "x"}]}"#.into(),
+            r#"{"user_id": "u", "devices": [{"platform": 1.5}, {"platform": true}]}"#.into(),
+            r#"{"user_id": "u", "devices": [{"platform": [1, "ios"]}, {"platform": {"a": null}}]}"#.into(),
+            r#"{"user_id": "u", "devices": [{"platform": null}, {"token": "x"}]}"#.into(),
+            r#"{"user_id": "u", "devices": [{"platform": "Webb"}]}"#.into(),
+            format!(r#"{{"user_id": "u", "devices": [{{"platform": "IOS", "token": "{IOS}"}}]}}"#),
             r#"{"user_id": "u", "devices": [{"platform": "ios", "token": "zz"}]}"#.into(),
             format!(r#"{{"user_id": "u", "devices": [{{"platform": "ios", "token": "{IOS}", "app": "com.x.y"}}]}}"#),
             format!(r#"{{"user_id": "u", "devices": [{{"platform": "ios", "token": "{IOS}", "app": 5}}]}}"#),

@@ -25,11 +25,15 @@ impl Platform {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "ios" | "apns" => Some(Platform::Ios),
-            "android" | "fcm" => Some(Platform::Android),
-            "web" => Some(Platform::Web),
-            _ => None,
+        let is = |name: &str| s.eq_ignore_ascii_case(name);
+        if is("ios") || is("apns") {
+            Some(Platform::Ios)
+        } else if is("android") || is("fcm") {
+            Some(Platform::Android)
+        } else if is("web") {
+            Some(Platform::Web)
+        } else {
+            None
         }
     }
 
@@ -61,6 +65,16 @@ impl Platform {
 #[cfg(test)]
 mod tests {
     use super::Platform;
+
+    #[test]
+    fn platforms_are_named_in_any_case() {
+        assert_eq!(Platform::parse("iOS"), Some(Platform::Ios));
+        assert_eq!(Platform::parse("APNS"), Some(Platform::Ios));
+        assert_eq!(Platform::parse("Fcm"), Some(Platform::Android));
+        assert_eq!(Platform::parse("WEB"), Some(Platform::Web));
+        assert_eq!(Platform::parse("webb"), None);
+        assert_eq!(Platform::parse(""), None);
+    }
 
     #[test]
     fn tokens_are_checked_to_their_last_byte() {

@@ -140,14 +140,16 @@ impl FcmClient {
 
     /// Sends one `{"message": ...}` body.
     pub async fn send(&self, body: Bytes) -> Outcome {
-        let waiting = Instant::now();
-        if let Some(limiter) = &self.limiter {
-            limiter.until_ready().await;
+        if self.limiter.is_some() || self.shared_quota.is_some() {
+            let waiting = Instant::now();
+            if let Some(limiter) = &self.limiter {
+                limiter.until_ready().await;
+            }
+            if let Some(quota) = &self.shared_quota {
+                quota.take_one().await;
+            }
+            metrics::throttled(Provider::Fcm, waiting.elapsed());
         }
-        if let Some(quota) = &self.shared_quota {
-            quota.take_one().await;
-        }
-        metrics::throttled(Provider::Fcm, waiting.elapsed());
         let outcome = self.request(body).await;
         metrics::answer(Provider::Fcm, outcome.class());
         outcome
