@@ -139,6 +139,8 @@ def main(work, out):
             headline["cpu_vs_h2load"] = best_pb["cpu_microseconds_per_notification"] / headline["h2load_cpu_us_per_request"]
         if at in mixed:
             headline["vs_h2load_mixed_same_in_flight"] = best_pb["notifications_per_second"] / mixed[at]
+        if best_pb.get("server_cpu_seconds") and best_pb.get("elapsed_seconds"):
+            headline["sandbox_busy"] = best_pb["server_cpu_seconds"] / best_pb["elapsed_seconds"]
         headline["targets"] = {
             "at_least_25k_per_second": best_pb["notifications_per_second"] >= 25_000,
             "at_least_half_of_h2load": headline.get("vs_h2load_apns", 0) >= 0.5,
@@ -147,7 +149,11 @@ def main(work, out):
             "at_most_20us_cpu_per_notification": best_pb["cpu_microseconds_per_notification"] <= 20,
             "at_most_1_5x_h2load_cpu": headline.get("cpu_vs_h2load", float("inf")) <= 1.5,
             "at_least_0_9_of_h2load_rate": headline.get("vs_h2load_mixed_same_in_flight", 0) >= 0.9,
-            "at_least_10x_node": headline.get("vs_node", 0) >= 10,
+            # In CPU per notification, as issue 18 states its send-path
+            # targets: the sandbox's core caps the rate (its CPU time is the
+            # run's wall time, `sandbox_busy` below), so the rate ratio to
+            # Node is bounded by the sandbox, not by the client.
+            "at_least_10x_node": headline.get("vs_node_cpu_per_notification", 0) >= 10,
             "all_runs_verified": all(r["verified"] for r in contenders["pushbatch"] + contenders["node"]),
         }
 
