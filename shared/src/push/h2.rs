@@ -104,6 +104,8 @@ pub struct H2Pool {
     timeout: Duration,
     /// Whose latency this pool's requests are (none: not measured).
     provider: Option<Provider>,
+    /// How often an open connection is pinged, and how long a ping may wait.
+    keep_alive: (Duration, Duration),
 }
 
 impl H2Pool {
@@ -124,7 +126,15 @@ impl H2Pool {
             in_flight: Arc::new(Semaphore::new(options.max_in_flight.max(1))),
             timeout: options.request_timeout,
             provider: None,
+            keep_alive: (KEEP_ALIVE_INTERVAL, KEEP_ALIVE_TIMEOUT),
         })
+    }
+
+    /// Pings every `interval`, closing a connection whose ping waits `timeout`.
+    #[cfg(test)]
+    fn with_keep_alive(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.keep_alive = (interval, timeout);
+        self
     }
 
     /// Publishes each request's latency as `provider`'s.
@@ -200,13 +210,13 @@ impl H2Pool {
             .await
             .map_err(|e| fail(e.to_string()))?;
         let closed = Arc::new(AtomicBool::new(false));
-        let (origin, flag) = (self.origin.clone(), closed.clone());
+        let (origin, flag, (interval, timeout)) = (self.origin.clone(), closed.clone(), self.keep_alive);
         let pings = driver.ping_pong();
         tokio::spawn(async move {
             let ended = match pings {
                 Some(pings) => tokio::select! {
                     r = &mut driver => r.map_err(|e| e.to_string()),
-                    e = keep_alive(pings) => Err(e),
+                    e = keep_alive(pings, interval, timeout) => Err(e),
                 },
                 None => driver.await.map_err(|e| e.to_string()),
             };
@@ -271,14 +281,14 @@ async fn read_whole(mut body: RecvStream) -> Result<Bytes, Failure> {
     Ok(whole.unwrap_or_else(|| joined.freeze()))
 }
 
-/// Pings every [`KEEP_ALIVE_INTERVAL`]; returns why the connection is dead.
-async fn keep_alive(mut pings: PingPong) -> String {
+/// Pings every `interval`; returns why the connection is dead.
+async fn keep_alive(mut pings: PingPong, interval: Duration, timeout: Duration) -> String {
     loop {
-        tokio::time::sleep(KEEP_ALIVE_INTERVAL).await;
-        match tokio::time::timeout(KEEP_ALIVE_TIMEOUT, pings.ping(Ping::opaque())).await {
+        tokio::time::sleep(interval).await;
+        match tokio::time::timeout(timeout, pings.ping(Ping::opaque())).await {
             Ok(Ok(_pong)) => {}
             Ok(Err(e)) => return format!("ping failed: {e}"),
-            Err(_) => return format!("no answer to a ping within {KEEP_ALIVE_TIMEOUT:?}"),
+            Err(_) => return format!("no answer to a ping within {timeout:?}"),
         }
     }
 }
@@ -308,3 +318,6 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Unvectored<T> {
         false
     }
 }
+
+#[cfg(test)]
+mod tests;
