@@ -67,11 +67,13 @@ impl Payloads {
     /// The full `messages:send` body for one FCM token: a copy around the
     /// token rather than a serialization.
     pub fn fcm_body(&self, token: &str) -> Bytes {
-        // A JSON value's Display is its encoding and cannot fail.
-        let quoted = Value::from(token).to_string();
-        let mut out = Vec::with_capacity(FCM_PREFIX.len() + quoted.len() + self.fcm_suffix.len());
+        // Room for the quotes; a token needs no escaping (its check allows
+        // none of JSON's special characters), though it would get it.
+        let mut out = Vec::with_capacity(FCM_PREFIX.len() + token.len() + 2 + self.fcm_suffix.len());
         out.extend_from_slice(FCM_PREFIX);
-        out.extend_from_slice(quoted.as_bytes());
+        let mut quoted = serde_json::Serializer::new(&mut out);
+        // Writing a string into a Vec cannot fail.
+        let _ = serde::Serialize::serialize(token, &mut quoted);
         out.extend_from_slice(&self.fcm_suffix);
         Bytes::from(out)
     }
