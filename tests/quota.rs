@@ -107,12 +107,17 @@ async fn calls_per_thousand(
         "{name}: {calls} DynamoDB calls ({races} lost races) for {pushes} pushes in {:.1}s: {per_thousand:.2} per 1,000",
         took.as_secs_f64()
     );
-    Ok((Cost { per_thousand, races_per_thousand: races as f64 * 1000.0 / pushes as f64 }, took))
+    // Lost races aside in whole calls first: 5.1 − 2 × 0.55 in floating
+    // point is 3.9999999999999996, which once failed the 4.0 bound below.
+    let per_block = calls.saturating_sub(2 * races) as f64 * 1000.0 / pushes as f64;
+    Ok((Cost { per_thousand, per_block, races_per_thousand: races as f64 * 1000.0 / pushes as f64 }, took))
 }
 
 /// What a run of pushes cost in DynamoDB calls, per thousand pushes.
 struct Cost {
     per_thousand: f64,
+    /// The same without the lost races' calls (a read and a write each).
+    per_block: f64,
     /// A lost race is one read and one write that took no tokens: how
     /// many there are depends on how the senders' tasks interleave.
     races_per_thousand: f64,
@@ -129,7 +134,7 @@ async fn the_shared_quota_costs_a_few_calls_per_thousand_pushes() -> anyhow::Res
     let (below, _) = calls_per_thousand(&stack, "fcm#below", 600_000_000, 40_000).await?;
     // Two calls a block of 500 is 4 per 1,000; a sender's last block may
     // be partly unused, and each lost race costs a read and a write more.
-    let per_block = below.per_thousand - 2.0 * below.races_per_thousand;
+    let per_block = below.per_block;
     assert!(
         (4.0..=4.5).contains(&per_block),
         "{per_block:.2} calls per 1,000 below the limit, lost races aside (4 is one read and one write a block)"
