@@ -180,15 +180,14 @@ impl ApnsClient {
         match self.pool.send(request).await {
             Ok(response) => {
                 let headers = response.headers();
-                let outcome = classify(response.status(), response.body(), super::retry_after(headers));
-                if !self.receipts {
-                    return outcome;
-                }
-                outcome.with_receipt(|| Receipt {
-                    apns_id: header_text(headers, "apns-id"),
-                    apns_unique_id: header_text(headers, "apns-unique-id"),
-                    ..Receipt::default()
-                })
+                classify(response.status(), response.body(), super::retry_after(headers)).with_receipt(
+                    self.receipts,
+                    || Receipt {
+                        apns_id: header_text(headers, "apns-id"),
+                        apns_unique_id: header_text(headers, "apns-unique-id"),
+                        ..Receipt::default()
+                    },
+                )
             }
             Err(e) => Outcome::Retry { reason: e.to_string(), after: None },
         }

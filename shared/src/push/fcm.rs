@@ -62,16 +62,21 @@ impl Bearer {
 
 impl Auth {
     async fn bearer(&self) -> Result<HeaderValue, String> {
-        if let Some(b) = self.current.read().await.as_ref().filter(|b| !b.token.has_expired()) {
-            return Ok(b.header.clone());
+        if let Some(header) = self.unexpired().await {
+            return Ok(header);
         }
         let _one_at_a_time = self.refresh.lock().await;
-        if let Some(b) = self.current.read().await.as_ref().filter(|b| !b.token.has_expired()) {
-            return Ok(b.header.clone());
+        // Another request may have fetched it while this one waited.
+        if let Some(header) = self.unexpired().await {
+            return Ok(header);
         }
         let bearer = Bearer::new(self.account.token(&[SCOPE]).await.map_err(|e| e.to_string())?)?;
         *self.current.write().await = Some(bearer.clone());
         Ok(bearer.header)
+    }
+
+    async fn unexpired(&self) -> Option<HeaderValue> {
+        self.current.read().await.as_ref().filter(|b| !b.token.has_expired()).map(|b| b.header.clone())
     }
 
     async fn forget(&self) {

@@ -76,10 +76,12 @@ pub struct Receipt {
 }
 
 impl Outcome {
-    /// A delivery with the receipt its answer carries; any other outcome as it is.
-    pub fn with_receipt(self, receipt: impl FnOnce() -> Receipt) -> Self {
+    /// A delivery with the receipt its answer carries, when receipts are
+    /// `wanted` (a client built `with_receipts`); any other outcome as it is.
+    /// Unwanted, nothing of the answer is read.
+    pub fn with_receipt(self, wanted: bool, receipt: impl FnOnce() -> Receipt) -> Self {
         match self {
-            Outcome::Delivered(_) => Outcome::Delivered(receipt()),
+            Outcome::Delivered(_) if wanted => Outcome::Delivered(receipt()),
             other => other,
         }
     }

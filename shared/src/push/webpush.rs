@@ -107,14 +107,9 @@ impl WebPushClient {
         let started = std::time::Instant::now();
         let outcome = match tokio::time::timeout(self.timeout, work).await {
             Ok(Ok((parts, body))) => {
-                let outcome = classify(parts.status, &body, super::retry_after(&parts.headers));
-                match self.receipts {
-                    true => outcome.with_receipt(|| Receipt {
-                        webpush_location: header_text(&parts.headers, "location"),
-                        ..Receipt::default()
-                    }),
-                    false => outcome,
-                }
+                classify(parts.status, &body, super::retry_after(&parts.headers)).with_receipt(self.receipts, || {
+                    Receipt { webpush_location: header_text(&parts.headers, "location"), ..Receipt::default() }
+                })
             }
             Ok(Err(e)) => Outcome::Retry { reason: format!("request failed: {e}"), after: None },
             Err(_) => Outcome::Retry { reason: format!("no answer within {:?}", self.timeout), after: None },
