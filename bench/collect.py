@@ -28,12 +28,13 @@ def cpu_model():
 
 def h2load(txt):
     text = Path(txt).read_text()
-    rate = re.search(r"finished in ([\d.]+)s, ([\d.]+) req/s", text)
+    # A run under a second reports milliseconds ("finished in 191.83ms").
+    rate = re.search(r"finished in ([\d.]+)(ms|s), ([\d.]+) req/s", text)
     done = re.search(r"requests: (\d+) total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed", text)
     codes = re.search(r"status codes: (\d+) 2xx", text)
     return {
-        "seconds": float(rate.group(1)),
-        "requests_per_second": float(rate.group(2)),
+        "seconds": float(rate.group(1)) / (1000 if rate.group(2) == "ms" else 1),
+        "requests_per_second": float(rate.group(3)),
         "requests": int(done.group(1)),
         "succeeded": int(done.group(3)),
         "failed": int(done.group(4)),
